@@ -1,0 +1,54 @@
+# One-command set-up, build, run and test. `make run` and `make test` install
+# what is missing (QEMU, gdb, the Rust target) on a Debian machine first.
+
+TARGET   := x86_64-unknown-none
+RELEASE  := target/$(TARGET)/release
+KERNEL   := $(RELEASE)/kernel
+# Every folder under user/ with a src/main.rs is a program for /bin.
+USER_PROGRAMS := $(patsubst user/%/src/main.rs,%,$(wildcard user/*/src/main.rs))
+HOST_CRATES   := -p abi -p ptrace-core -p qemu-tests
+APT_INSTALL   := apt-get install -y --no-install-recommends
+
+.PHONY: all deps build run shell test unit-test qemu-test lint bench clean
+
+all: build
+
+deps:
+	@command -v qemu-system-x86_64 >/dev/null || { \
+	  echo "installing qemu-system-x86"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) $(APT_INSTALL) qemu-system-x86; }
+	@command -v gdb >/dev/null || { \
+	  echo "installing gdb"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) $(APT_INSTALL) gdb; }
+	@rustup target list --installed 2>/dev/null | grep -qx $(TARGET) || rustup target add $(TARGET)
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+build:
+	cargo build --release --target $(TARGET) $(addprefix -p ,$(USER_PROGRAMS))
+	cargo build --release --target $(TARGET) -p kernel
+
+run: deps build
+	APPEND="$(APPEND)" qemu/run.sh
+
+shell: deps build
+	MODE=interactive APPEND="init=/bin/sh" qemu/run.sh
+
+lint: build
+	cargo fmt --all -- --check
+	cargo clippy $(HOST_CRATES) --all-targets -- -D warnings
+	cargo clippy --release --target $(TARGET) -p kernel $(addprefix -p ,$(USER_PROGRAMS)) -- -D warnings
+
+unit-test:
+	cargo test -p abi -p ptrace-core
+
+qemu-test: build
+	cargo test -p qemu-tests -- --test-threads=2
+
+test: deps lint unit-test qemu-test
+
+bench: deps build
+	cargo test -p qemu-tests --test bench -- --ignored --nocapture --test-threads=1
+
+clean:
+	cargo clean

@@ -1,0 +1,343 @@
+//! Address spaces: 4-level page tables whose upper half (the kernel) is
+//! shared by all and whose lower half (user space) each owns: every user
+//! frame and page table below the PML4 belongs to exactly one address space
+//! and is freed when it is dropped.
+
+use bitflags::bitflags;
+use x86_64::registers::control::{Cr3, Cr3Flags};
+use x86_64::structures::paging::{PageTable, PageTableFlags as F, PhysFrame};
+use x86_64::PhysAddr;
+
+use super::frame::{self, Frame};
+use super::PAGE_SIZE;
+
+/// First address above user space (the lower canonical half).
+pub const USER_END: u64 = 0x0000_8000_0000_0000;
+/// PML4 entries `KERNEL_PML4_FIRST..512` are the kernel's, shared by all.
+const KERNEL_PML4_FIRST: usize = 256;
+
+bitflags! {
+    /// What user code may do with a page (it may always read it).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct UserAccess: u8 {
+        const WRITE = 1;
+        const EXEC = 2;
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapError {
+    /// Not a page-aligned user address.
+    BadAddress,
+    AlreadyMapped,
+    NotMapped,
+    OutOfMemory,
+}
+
+/// A page-table walk result: the frame mapped and its user access.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Translation {
+    pub frame: Frame,
+    pub access: UserAccess,
+}
+
+fn leaf_flags(access: UserAccess) -> F {
+    let mut flags = F::PRESENT | F::USER_ACCESSIBLE;
+    if access.contains(UserAccess::WRITE) {
+        flags |= F::WRITABLE;
+    }
+    if !access.contains(UserAccess::EXEC) {
+        flags |= F::NO_EXECUTE;
+    }
+    flags
+}
+
+fn access_of(flags: F) -> UserAccess {
+    let mut access = UserAccess::empty();
+    if flags.contains(F::WRITABLE) {
+        access |= UserAccess::WRITE;
+    }
+    if !flags.contains(F::NO_EXECUTE) {
+        access |= UserAccess::EXEC;
+    }
+    access
+}
+
+fn table(frame: Frame) -> &'static mut PageTable {
+    // SAFETY: page-table frames are owned by their address space and reached
+    // through the direct map; callers hold `&mut AddressSpace` (or `&` for
+    // reads), so no two references to one table are used at once.
+    unsafe { &mut *(frame.as_ptr() as *mut PageTable) }
+}
+
+fn index(va: u64, level: u32) -> usize {
+    ((va >> (12 + 9 * (level - 1))) & 0x1FF) as usize
+}
+
+/// The page tables of the kernel as booted (physical address of the PML4).
+static KERNEL_PML4: spin::Once<Frame> = spin::Once::new();
+
+/// Records the boot PML4 as the kernel's, and drops the identity map the
+/// trampoline needed.
+pub fn init() {
+    let (cr3, _) = Cr3::read();
+    // SAFETY: CR3 holds the boot PML4, a frame that lives as long as the
+    // kernel.
+    let pml4 = unsafe { Frame::from_addr(cr3.start_address().as_u64()) };
+    table(pml4)[0].set_unused();
+    x86_64::instructions::tlb::flush_all();
+    KERNEL_PML4.call_once(|| pml4);
+}
+
+/// Switches to the kernel's own page tables (before an address space dies).
+pub fn activate_kernel_tables() {
+    if let Some(pml4) = KERNEL_PML4.get() {
+        load_cr3(*pml4);
+    }
+}
+
+fn load_cr3(pml4: Frame) {
+    let (current, _) = Cr3::read();
+    if current.start_address().as_u64() != pml4.addr() {
+        let frame = PhysFrame::containing_address(PhysAddr::new(pml4.addr()));
+        // SAFETY: `pml4` is a complete PML4 whose kernel half equals the boot
+        // tables', so the running kernel stays mapped.
+        unsafe { Cr3::write(frame, Cr3Flags::empty()) };
+    }
+}
+
+/// One user address space.
+pub struct AddressSpace {
+    pml4: Frame,
+}
+
+impl AddressSpace {
+    /// An empty user half with the kernel's upper half.
+    pub fn new() -> Result<AddressSpace, MapError> {
+        let kernel = *KERNEL_PML4.get().ok_or(MapError::OutOfMemory)?;
+        let pml4 = frame::alloc_zeroed().ok_or(MapError::OutOfMemory)?;
+        let (src, dst) = (table(kernel), table(pml4));
+        for i in KERNEL_PML4_FIRST..512 {
+            dst[i] = src[i].clone();
+        }
+        Ok(AddressSpace { pml4 })
+    }
+
+    pub fn pml4_addr(&self) -> u64 {
+        self.pml4.addr()
+    }
+
+    pub fn activate(&self) {
+        load_cr3(self.pml4);
+    }
+
+    pub fn is_active(&self) -> bool {
+        Cr3::read().0.start_address().as_u64() == self.pml4.addr()
+    }
+
+    fn check(va: u64) -> Result<(), MapError> {
+        if va % PAGE_SIZE != 0 || va >= USER_END {
+            Err(MapError::BadAddress)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The level-1 entry for `va`, creating missing tables if `create`.
+    fn leaf_entry(
+        &self,
+        va: u64,
+        create: bool,
+    ) -> Result<&'static mut x86_64::structures::paging::page_table::PageTableEntry, MapError> {
+        let mut t = self.pml4;
+        for level in (2..=4).rev() {
+            let entry = &mut table(t)[index(va, level)];
+            if entry.is_unused() {
+                if !create {
+                    return Err(MapError::NotMapped);
+                }
+                let new = frame::alloc_zeroed().ok_or(MapError::OutOfMemory)?;
+                entry.set_addr(
+                    PhysAddr::new(new.addr()),
+                    F::PRESENT | F::WRITABLE | F::USER_ACCESSIBLE,
+                );
+            }
+            // SAFETY: a present intermediate entry of a user half points to
+            // a page table this address space owns.
+            t = unsafe { Frame::from_addr(entry.addr().as_u64()) };
+        }
+        Ok(&mut table(t)[index(va, 1)])
+    }
+
+    fn flush(&self, va: u64) {
+        if self.is_active() {
+            x86_64::instructions::tlb::flush(x86_64::VirtAddr::new(va));
+        }
+    }
+
+    /// Maps `frame` at user page `va`; the address space now owns the frame.
+    /// On error the frame is freed.
+    pub fn map(&mut self, va: u64, frame: Frame, access: UserAccess) -> Result<(), MapError> {
+        let result = Self::check(va).and_then(|()| {
+            let entry = self.leaf_entry(va, true)?;
+            if !entry.is_unused() {
+                return Err(MapError::AlreadyMapped);
+            }
+            entry.set_addr(PhysAddr::new(frame.addr()), leaf_flags(access));
+            Ok(())
+        });
+        if result.is_err() {
+            // SAFETY: the frame was not mapped; it is ours to give back.
+            unsafe { frame::free(frame) };
+        }
+        result
+    }
+
+    /// Maps a fresh zeroed frame at `va`.
+    pub fn map_zeroed(&mut self, va: u64, access: UserAccess) -> Result<Frame, MapError> {
+        let frame = frame::alloc_zeroed().ok_or(MapError::OutOfMemory)?;
+        self.map(va, frame, access)?;
+        Ok(frame)
+    }
+
+    /// Unmaps `va` and frees its frame.
+    pub fn unmap(&mut self, va: u64) -> Result<(), MapError> {
+        Self::check(va)?;
+        let entry = self.leaf_entry(va, false)?;
+        if entry.is_unused() {
+            return Err(MapError::NotMapped);
+        }
+        // SAFETY: a present user leaf points to a frame this space owns.
+        let frame = unsafe { Frame::from_addr(entry.addr().as_u64()) };
+        entry.set_unused();
+        self.flush(va);
+        // SAFETY: the mapping is gone and the TLB entry flushed.
+        unsafe { frame::free(frame) };
+        Ok(())
+    }
+
+    /// Changes what user code may do with page `va`.
+    pub fn protect(&mut self, va: u64, access: UserAccess) -> Result<(), MapError> {
+        Self::check(va)?;
+        let entry = self.leaf_entry(va, false)?;
+        if entry.is_unused() {
+            return Err(MapError::NotMapped);
+        }
+        let addr = entry.addr();
+        entry.set_addr(addr, leaf_flags(access));
+        self.flush(va);
+        Ok(())
+    }
+
+    /// The frame and access of the page containing user address `va`.
+    pub fn translate(&self, va: u64) -> Option<Translation> {
+        if va >= USER_END {
+            return None;
+        }
+        let entry = self.leaf_entry(va & !(PAGE_SIZE - 1), false).ok()?;
+        if entry.is_unused() {
+            return None;
+        }
+        Some(Translation {
+            // SAFETY: a present user leaf points to a frame this space owns.
+            frame: unsafe { Frame::from_addr(entry.addr().as_u64()) },
+            access: access_of(entry.flags()),
+        })
+    }
+
+    /// Calls `f(va, translation)` for every mapped user page, in order.
+    pub fn for_each_page(&self, mut f: impl FnMut(u64, Translation)) {
+        walk(self.pml4, 4, 0, &mut |va, entry_addr, flags| {
+            // SAFETY: leaves of a user half point to frames this space owns.
+            let frame = unsafe { Frame::from_addr(entry_addr) };
+            f(
+                va,
+                Translation {
+                    frame,
+                    access: access_of(flags),
+                },
+            )
+        });
+    }
+
+    /// A deep copy of the user half (fork).
+    pub fn duplicate(&self) -> Result<AddressSpace, MapError> {
+        let mut copy = AddressSpace::new()?;
+        let mut result = Ok(());
+        self.for_each_page(|va, t| {
+            if result.is_err() {
+                return;
+            }
+            result = (|| {
+                let frame = frame::alloc().ok_or(MapError::OutOfMemory)?;
+                // SAFETY: both frames are distinct, owned and direct-mapped.
+                unsafe {
+                    core::ptr::copy_nonoverlapping(
+                        t.frame.as_ptr(),
+                        frame.as_ptr(),
+                        PAGE_SIZE as usize,
+                    )
+                };
+                copy.map(va, frame, t.access)
+            })();
+        });
+        result.map(|()| copy)
+    }
+
+    /// Number of user pages mapped.
+    pub fn page_count(&self) -> usize {
+        let mut n = 0;
+        self.for_each_page(|_, _| n += 1);
+        n
+    }
+}
+
+/// Visits the present leaves under table `t` of `level` covering user
+/// addresses from `base`.
+fn walk(t: Frame, level: u32, base: u64, f: &mut dyn FnMut(u64, u64, F)) {
+    let entries = if level == 4 { KERNEL_PML4_FIRST } else { 512 };
+    for i in 0..entries {
+        let entry = &table(t)[i];
+        if entry.is_unused() {
+            continue;
+        }
+        let va = base | ((i as u64) << (12 + 9 * (level - 1)));
+        if level == 1 {
+            f(va, entry.addr().as_u64(), entry.flags());
+        } else {
+            // SAFETY: present intermediate user entries point to owned tables.
+            let next = unsafe { Frame::from_addr(entry.addr().as_u64()) };
+            walk(next, level - 1, va, f);
+        }
+    }
+}
+
+/// Frees every frame and table under `t` (user half only for the PML4).
+fn free_tree(t: Frame, level: u32) {
+    let entries = if level == 4 { KERNEL_PML4_FIRST } else { 512 };
+    for i in 0..entries {
+        let entry = &mut table(t)[i];
+        if entry.is_unused() {
+            continue;
+        }
+        // SAFETY: present user entries point to frames this space owns.
+        let child = unsafe { Frame::from_addr(entry.addr().as_u64()) };
+        entry.set_unused();
+        if level > 1 {
+            free_tree(child, level - 1);
+        }
+        // SAFETY: nothing maps `child` any more.
+        unsafe { frame::free(child) };
+    }
+}
+
+impl Drop for AddressSpace {
+    fn drop(&mut self) {
+        if self.is_active() {
+            activate_kernel_tables();
+        }
+        free_tree(self.pml4, 4);
+        // SAFETY: the PML4 is no longer loaded anywhere.
+        unsafe { frame::free(self.pml4) };
+    }
+}
