@@ -23,7 +23,10 @@ pub fn parse(line: &str) -> Options {
         match key {
             "log" => match Level::parse(value) {
                 Some(level) => opts.log = Some(level),
-                None => crate::warn!("cmdline: unknown log level {:?} (error, warn, info, debug)", value),
+                None => crate::warn!(
+                    "cmdline: unknown log level {:?} (error, warn, info, debug)",
+                    value
+                ),
             },
             "test" => opts
                 .tests

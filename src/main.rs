@@ -10,10 +10,16 @@ mod arch;
 mod boot_info;
 mod cmdline;
 mod console;
+mod context;
+mod elf;
 mod exit;
 mod memory;
+mod process;
+mod ptrace;
 mod sched;
+mod scheme;
 mod selftest;
+mod syscall;
 mod time;
 
 use core::panic::PanicInfo;
@@ -58,9 +64,28 @@ pub extern "C" fn kernel_main(start_info: u32) -> ! {
 
     if !opts.tests.is_empty() {
         let ok = selftest::run(&opts.tests);
-        exit_qemu(if ok { ExitCode::Success } else { ExitCode::Failure })
+        exit_qemu(if ok {
+            ExitCode::Success
+        } else {
+            ExitCode::Failure
+        })
     }
     sched::start(&opts.init)
+}
+
+/// pid 1 has exited: power off with its status (0 is success).
+pub fn power_off_after_init(status: usize) -> ! {
+    use ::syscall::flag::{wexitstatus, wifexited, wifsignaled, wtermsig};
+    if wifexited(status) && wexitstatus(status) == 0 {
+        info!("init exited with status 0; powering off");
+        exit_qemu(ExitCode::Success)
+    }
+    if wifsignaled(status) {
+        kprintln!("init was killed by signal {}", wtermsig(status));
+    } else {
+        kprintln!("init exited with status {}", wexitstatus(status));
+    }
+    exit_qemu(ExitCode::Failure)
 }
 
 #[panic_handler]

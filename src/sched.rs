@@ -1,16 +1,221 @@
-//! Scheduling entry points used by the trap path (filled in with processes).
+//! The scheduler: a round-robin run queue of pids, the 10 ms time slice
+//! from the timer, sleeping, and the switch between contexts (kernel stack,
+//! FPU state, fs/gs bases, address space). One CPU; the kernel runs with
+//! interrupts off, so a context only leaves the CPU where it calls
+//! `switch_away` or on the way back to user mode.
 
+use alloc::collections::VecDeque;
 use alloc::string::String;
+use core::sync::atomic::{AtomicBool, Ordering};
 
+use spin::Mutex;
+
+use crate::arch::switch::{read_user_bases, switch_stacks, write_user_bases};
 use crate::arch::trap_frame::TrapFrame;
-use crate::exit::{exit_qemu, ExitCode};
+use crate::context::{self, ArchState, Pid, State};
+use crate::memory::paging;
 
-pub fn timer_tick(_frame: &mut TrapFrame) {}
+static RUN_QUEUE: Mutex<VecDeque<Pid>> = Mutex::new(VecDeque::new());
+static NEED_RESCHED: AtomicBool = AtomicBool::new(false);
 
+/// Puts `pid` at the back of the run queue (if it can run).
+fn enqueue(pid: Pid) {
+    if pid == 0 {
+        return;
+    }
+    let mut queue = RUN_QUEUE.lock();
+    if !queue.contains(&pid) {
+        queue.push_back(pid);
+    }
+}
+
+/// Makes a blocked context runnable. Also used to interrupt a wait for a
+/// signal: the waiter re-checks its condition and its signals.
+pub fn wake(pid: Pid) {
+    let Some(ctx) = context::get(pid) else { return };
+    let mut c = ctx.lock();
+    c.wakeups += 1;
+    if c.state == State::Blocked {
+        c.state = State::Runnable;
+    }
+    let runnable = c.state == State::Runnable && !c.held;
+    drop(c);
+    if runnable {
+        enqueue(pid);
+    }
+}
+
+/// Lets a new context run.
+pub fn start_context(pid: Pid) {
+    enqueue(pid);
+}
+
+/// Sets or clears the ptrace freeze of `pid`.
+pub fn set_held(pid: Pid, held: bool) {
+    let Some(ctx) = context::get(pid) else { return };
+    let mut c = ctx.lock();
+    c.held = held;
+    let runnable = c.state == State::Runnable && !held;
+    drop(c);
+    if runnable {
+        enqueue(pid);
+    }
+}
+
+pub fn mark_current_blocked() {
+    let ctx = context::current();
+    let mut c = ctx.lock();
+    if c.state == State::Runnable {
+        c.state = State::Blocked;
+    }
+}
+
+/// Gives the CPU to another runnable context, staying runnable.
+pub fn yield_now() {
+    enqueue(context::current_pid());
+    switch_away();
+}
+
+/// Picks the next context to run. The idle context (pid 0) runs when the
+/// queue holds nothing runnable.
+fn pick_next() -> Pid {
+    loop {
+        let Some(pid) = RUN_QUEUE.lock().pop_front() else {
+            return 0;
+        };
+        if let Some(ctx) = context::get(pid) {
+            let c = ctx.lock();
+            if c.state == State::Runnable && !c.held {
+                return pid;
+            }
+        }
+    }
+}
+
+/// Leaves the CPU to the next runnable context; returns when this context
+/// is scheduled again (never, if it has exited).
+pub fn switch_away() {
+    let prev_pid = context::current_pid();
+    let next_pid = pick_next();
+    if next_pid == prev_pid {
+        return;
+    }
+    let (Some(prev), Some(next)) = (context::get(prev_pid), context::get(next_pid)) else {
+        return;
+    };
+    let prev_arch: *mut ArchState;
+    let next_arch: *mut ArchState;
+    {
+        let mut p = prev.lock();
+        let mut n = next.lock();
+        prev_arch = &mut *p.arch;
+        next_arch = &mut *n.arch;
+        match &n.space {
+            Some(space) => space.lock().activate(),
+            None => paging::activate_kernel_tables(),
+        }
+    }
+    // No reference may stay on this stack: an exiting context never comes
+    // back to drop it.
+    drop((prev, next));
+    // SAFETY: the ArchState boxes live as long as their contexts, and a
+    // context is only freed once reaped, never while it is current or
+    // switched out mid-way. Interrupts are off and no lock is held across
+    // the switch, so nothing else touches them meanwhile.
+    unsafe {
+        let pa = &mut *prev_arch;
+        let na = &*next_arch;
+        pa.fx.save();
+        (pa.fs_base, pa.gs_base) = read_user_bases();
+        na.fx.restore();
+        write_user_bases(na.fs_base, na.gs_base);
+        crate::arch::gdt::set_kernel_stack(na.kstack_top());
+        crate::arch::percpu::set_kernel_stack(na.kstack_top());
+        context::set_current(next_pid);
+        switch_stacks(&mut pa.rsp, na.rsp);
+    }
+}
+
+/// Timer interrupt: wake sleepers, poll the console, and end the time
+/// slice of a context interrupted in user mode.
+pub fn timer_tick(frame: &mut TrapFrame) {
+    wake_sleepers();
+    crate::scheme::debug::poll_input();
+    if frame.from_user() {
+        NEED_RESCHED.store(true, Ordering::Relaxed);
+        return_to_user(frame);
+    }
+}
+
+/// Sleepers are few: a scan of the table each tick is cheap enough.
+fn wake_sleepers() {
+    let now = crate::time::monotonic_ns();
+    for ctx in context::all() {
+        let due = {
+            let mut c = ctx.lock();
+            match c.wake_at {
+                Some(t) if t <= now => {
+                    c.wake_at = None;
+                    Some(c.pid)
+                }
+                _ => None,
+            }
+        };
+        if let Some(pid) = due {
+            wake(pid);
+        }
+    }
+}
+
+/// Work due before any return to user mode: signal delivery and a pending
+/// reschedule.
+pub fn return_to_user(frame: &mut TrapFrame) {
+    loop {
+        crate::context::signal::deliver_pending(frame, None);
+        if NEED_RESCHED.swap(false, Ordering::Relaxed) {
+            yield_now();
+            continue;
+        }
+        break;
+    }
+    crate::ptrace::before_user_return(frame);
+}
+
+/// An exception in user mode becomes a signal.
 pub fn user_exception(frame: &mut TrapFrame) {
-    crate::arch::trap::fatal(frame)
+    crate::context::signal::exception_signal(frame);
+    return_to_user(frame);
 }
 
-pub fn start(_init: &[String]) -> ! {
-    exit_qemu(ExitCode::Success)
+/// What the boot thread does once user space exists: run whatever is
+/// runnable, halt when nothing is.
+fn idle_loop() -> ! {
+    loop {
+        if RUN_QUEUE.lock().is_empty() {
+            x86_64::instructions::interrupts::enable_and_hlt();
+            x86_64::instructions::interrupts::disable();
+        } else {
+            switch_away();
+        }
+    }
 }
+
+/// Starts pid 1 from `init` (program and arguments) and becomes the idle
+/// context.
+pub fn start(init: &[String]) -> ! {
+    crate::arch::syscall_init();
+    context::init_idle();
+    let default = [String::from(DEFAULT_INIT)];
+    let argv = if init.is_empty() { &default[..] } else { init };
+    match crate::process::spawn_init(argv) {
+        Ok(pid) => crate::info!("started pid {} ({})", pid, argv[0]),
+        Err(e) => {
+            crate::error!("cannot start init {:?}: {}", argv[0], e);
+            crate::exit::exit_qemu(crate::exit::ExitCode::Failure)
+        }
+    }
+    idle_loop()
+}
+
+/// pid 1 when the command line names none.
+pub const DEFAULT_INIT: &str = "/bin/init";

@@ -82,18 +82,26 @@ fn frames() -> TestResult {
     let mut taken = Vec::new();
     for i in 0..256u64 {
         let f = frame::alloc().ok_or("out of frames")?;
-        ensure(f.addr() % PAGE_SIZE == 0, || format!("unaligned frame {:#x}", f.addr()))?;
+        ensure(f.addr() % PAGE_SIZE == 0, || {
+            format!("unaligned frame {:#x}", f.addr())
+        })?;
         // SAFETY: the frame is ours until freed below.
         unsafe { f.as_ptr().cast::<u64>().write(i) };
         taken.push(f);
     }
     ensure(frame::free_count() == before - 256, || {
-        format!("free count {} after taking 256 of {}", frame::free_count(), before)
+        format!(
+            "free count {} after taking 256 of {}",
+            frame::free_count(),
+            before
+        )
     })?;
     for (i, f) in taken.iter().enumerate() {
         // SAFETY: as above.
         let v = unsafe { f.as_ptr().cast::<u64>().read() };
-        ensure(v == i as u64, || format!("frame {:#x} holds {v}, wrote {i}", f.addr()))?;
+        ensure(v == i as u64, || {
+            format!("frame {:#x} holds {v}, wrote {i}", f.addr())
+        })?;
     }
     let mut addrs: Vec<u64> = taken.iter().map(|f| f.addr()).collect();
     addrs.sort_unstable();
@@ -104,7 +112,11 @@ fn frames() -> TestResult {
         unsafe { frame::free(f) };
     }
     ensure(frame::free_count() == before, || {
-        format!("free count {} after freeing, was {}", frame::free_count(), before)
+        format!(
+            "free count {} after freeing, was {}",
+            frame::free_count(),
+            before
+        )
     })?;
     let z = frame::alloc_zeroed().ok_or("out of frames")?;
     // SAFETY: the frame is ours.
@@ -120,7 +132,9 @@ fn frames() -> TestResult {
 fn expect_fault(what: &str, faulted: bool, addr: u64) -> TestResult {
     ensure(faulted, || format!("{what} at {addr:#x} did not fault"))?;
     let cr2 = LAST_PROBE_FAULT.load(Ordering::Relaxed);
-    ensure(cr2 == addr, || format!("{what} faulted at {cr2:#x}, expected {addr:#x}"))
+    ensure(cr2 == addr, || {
+        format!("{what} faulted at {cr2:#x}, expected {addr:#x}")
+    })
 }
 
 fn paging() -> TestResult {
@@ -138,7 +152,9 @@ fn paging() -> TestResult {
         // SAFETY: VA is mapped writable in the active address space.
         let wrote = unsafe { probe::write_u8(VA + 5, 0xA5) };
         ensure(wrote, || "write to a writable page faulted".into())?;
-        ensure(probe::read_u8(VA + 5) == Some(0xA5), || "read back differs".into())?;
+        ensure(probe::read_u8(VA + 5) == Some(0xA5), || {
+            "read back differs".into()
+        })?;
 
         space
             .protect(VA, UserAccess::empty())
@@ -152,29 +168,40 @@ fn paging() -> TestResult {
 
         let copy = space.duplicate().map_err(|e| format!("duplicate: {e:?}"))?;
         let t = copy.translate(VA).ok_or("copy lost the page")?;
-        ensure(t.access == UserAccess::empty(), || "copy changed the access".into())?;
+        ensure(t.access == UserAccess::empty(), || {
+            "copy changed the access".into()
+        })?;
         // SAFETY: the copy's frame is owned by `copy` and direct-mapped.
         let copied = unsafe { t.frame.as_ptr().add(5).read() };
         ensure(copied == 0xA5, || format!("copy holds {copied:#x}"))?;
-        ensure(t.frame != space.translate(VA).ok_or("lost page")?.frame, || {
-            "copy shares the frame".into()
-        })?;
+        ensure(
+            t.frame != space.translate(VA).ok_or("lost page")?.frame,
+            || "copy shares the frame".into(),
+        )?;
         drop(copy);
 
         space.unmap(VA).map_err(|e| format!("unmap: {e:?}"))?;
         expect_fault("read of an unmapped page", probe::read_u8(VA).is_none(), VA)?;
-        ensure(space.translate(VA).is_none(), || "translate after unmap".into())?;
-        ensure(space.unmap(VA).is_err(), || "unmapping twice succeeded".into())?;
-        ensure(space.map_zeroed(1 << 47, UserAccess::WRITE).is_err(), || {
-            "mapped a kernel address as user".into()
+        ensure(space.translate(VA).is_none(), || {
+            "translate after unmap".into()
         })?;
+        ensure(space.unmap(VA).is_err(), || {
+            "unmapping twice succeeded".into()
+        })?;
+        ensure(
+            space.map_zeroed(1 << 47, UserAccess::WRITE).is_err(),
+            || "mapped a kernel address as user".into(),
+        )?;
         space
             .map_zeroed(0x7FFF_FFFF_F000, UserAccess::WRITE)
             .map_err(|e| format!("map at the top of user space: {e:?}"))?;
         crate::memory::paging::activate_kernel_tables();
     }
     ensure(frame::free_count() == before, || {
-        format!("{} frames leaked", before as i64 - frame::free_count() as i64)
+        format!(
+            "{} frames leaked",
+            before as i64 - frame::free_count() as i64
+        )
     })
 }
 
@@ -187,15 +214,24 @@ fn heap_test() -> TestResult {
             v.push(i);
         }
         let big = alloc::vec![0xCDu8; 1 << 20];
-        ensure(heap::used_bytes() >= before + 512 + 40_000 + (1 << 20), || {
-            format!("heap counter {} did not grow", heap::used_bytes())
-        })?;
+        ensure(
+            heap::used_bytes() >= before + 512 + 40_000 + (1 << 20),
+            || format!("heap counter {} did not grow", heap::used_bytes()),
+        )?;
         ensure(boxed.iter().all(|&x| x == 7), || "box corrupted".into())?;
-        ensure(v.iter().enumerate().all(|(i, &x)| x == i as u32), || "vec corrupted".into())?;
-        ensure(big.iter().all(|&b| b == 0xCD), || "big allocation corrupted".into())?;
+        ensure(v.iter().enumerate().all(|(i, &x)| x == i as u32), || {
+            "vec corrupted".into()
+        })?;
+        ensure(big.iter().all(|&b| b == 0xCD), || {
+            "big allocation corrupted".into()
+        })?;
     }
     ensure(heap::used_bytes() == before, || {
-        format!("heap counter {} after freeing, was {}", heap::used_bytes(), before)
+        format!(
+            "heap counter {} after freeing, was {}",
+            heap::used_bytes(),
+            before
+        )
     })
 }
 
@@ -208,13 +244,19 @@ fn timer() -> TestResult {
     }
     x86_64::instructions::interrupts::disable();
     let ns = crate::time::monotonic_ns();
-    ensure(ns > start_ns, || format!("clock did not advance: {start_ns} -> {ns}"))
+    ensure(ns > start_ns, || {
+        format!("clock did not advance: {start_ns} -> {ns}")
+    })
 }
 
 fn exception() -> TestResult {
     // Low memory is unmapped once the boot identity map is gone.
     const ADDR: u64 = 0x1234;
-    expect_fault("read of unmapped kernel-mode address", probe::read_u8(ADDR).is_none(), ADDR)?;
+    expect_fault(
+        "read of unmapped kernel-mode address",
+        probe::read_u8(ADDR).is_none(),
+        ADDR,
+    )?;
     crate::kprintln!("caught page fault at {ADDR:#x}, as expected");
     Ok(())
 }

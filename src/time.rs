@@ -14,7 +14,6 @@ const CALIBRATION_PIT_TICKS: u64 = 23_864;
 static TSC_HZ: AtomicU64 = AtomicU64::new(0);
 static TSC_AT_BOOT: AtomicU64 = AtomicU64::new(0);
 static TICKS: AtomicU64 = AtomicU64::new(0);
-static APIC_TIMER_HZ: AtomicU64 = AtomicU64::new(0);
 
 fn rdtsc() -> u64 {
     // SAFETY: `rdtsc` only reads the time-stamp counter.
@@ -35,7 +34,6 @@ pub fn init() {
         }
     };
     TSC_HZ.store(tsc_hz.max(1), Ordering::Relaxed);
-    APIC_TIMER_HZ.store(apic_hz, Ordering::Relaxed);
     apic::start_periodic((apic_hz / HZ).min(u32::MAX as u64) as u32);
 }
 
@@ -95,8 +93,4 @@ pub fn ticks() -> u64 {
 
 pub fn tsc_hz() -> u64 {
     TSC_HZ.load(Ordering::Relaxed)
-}
-
-pub fn apic_timer_hz() -> u64 {
-    APIC_TIMER_HZ.load(Ordering::Relaxed)
 }

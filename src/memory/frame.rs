@@ -44,7 +44,6 @@ struct FreeList {
 /// never handed out).
 static FREE_LIST: Mutex<FreeList> = Mutex::new(FreeList { head: 0 });
 static FREE_FRAMES: AtomicUsize = AtomicUsize::new(0);
-static TOTAL_FRAMES: AtomicUsize = AtomicUsize::new(0);
 
 /// Adds every frame of `regions` not inside one of `reserved` (physical
 /// ranges `[start, end)`) to the free list.
@@ -68,7 +67,6 @@ pub fn init(regions: &[Region], reserved: &[(u64, u64)]) {
         }
     }
     FREE_FRAMES.store(count, Ordering::Relaxed);
-    TOTAL_FRAMES.store(count, Ordering::Relaxed);
 }
 
 /// # Safety
@@ -112,8 +110,4 @@ pub unsafe fn free(frame: Frame) {
 
 pub fn free_count() -> usize {
     FREE_FRAMES.load(Ordering::Relaxed)
-}
-
-pub fn total_count() -> usize {
-    TOTAL_FRAMES.load(Ordering::Relaxed)
 }

@@ -123,10 +123,6 @@ impl AddressSpace {
         Ok(AddressSpace { pml4 })
     }
 
-    pub fn pml4_addr(&self) -> u64 {
-        self.pml4.addr()
-    }
-
     pub fn activate(&self) {
         load_cr3(self.pml4);
     }
@@ -284,11 +280,58 @@ impl AddressSpace {
         result.map(|()| copy)
     }
 
-    /// Number of user pages mapped.
-    pub fn page_count(&self) -> usize {
-        let mut n = 0;
-        self.for_each_page(|_, _| n += 1);
-        n
+    /// Copies user memory at `va` into `buf`, stopping at the first page that
+    /// is not mapped (or at the end of user space); returns the bytes copied.
+    pub fn read(&self, va: u64, buf: &mut [u8]) -> usize {
+        let mut done = 0;
+        while done < buf.len() {
+            let addr = va.wrapping_add(done as u64);
+            let Some(t) = (addr >= va).then(|| self.translate(addr)).flatten() else {
+                break;
+            };
+            let offset = (addr % PAGE_SIZE) as usize;
+            let n = (PAGE_SIZE as usize - offset).min(buf.len() - done);
+            // SAFETY: the frame is mapped in this space and direct-mapped;
+            // `offset + n` stays inside it.
+            unsafe {
+                core::ptr::copy_nonoverlapping(
+                    t.frame.as_ptr().add(offset),
+                    buf[done..].as_mut_ptr(),
+                    n,
+                )
+            };
+            done += n;
+        }
+        done
+    }
+
+    /// Copies `data` to user memory at `va`, stopping at the first page that
+    /// is not mapped, or not writable unless `force` (ptrace plants
+    /// breakpoints in read-only text); returns the bytes copied.
+    pub fn write(&self, va: u64, data: &[u8], force: bool) -> usize {
+        let mut done = 0;
+        while done < data.len() {
+            let addr = va.wrapping_add(done as u64);
+            let Some(t) = (addr >= va).then(|| self.translate(addr)).flatten() else {
+                break;
+            };
+            if !force && !t.access.contains(UserAccess::WRITE) {
+                break;
+            }
+            let offset = (addr % PAGE_SIZE) as usize;
+            let n = (PAGE_SIZE as usize - offset).min(data.len() - done);
+            // SAFETY: as in `read`; the frame belongs to this user space, so
+            // writing it cannot touch kernel memory.
+            unsafe {
+                core::ptr::copy_nonoverlapping(
+                    data[done..].as_ptr(),
+                    t.frame.as_ptr().add(offset),
+                    n,
+                )
+            };
+            done += n;
+        }
+        done
     }
 }
 

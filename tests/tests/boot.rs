@@ -56,7 +56,9 @@ fn panic_is_reported_with_its_location() {
     Boot::new("panic", "test=panic")
         .run()
         .expect_status(status::PANIC)
-        .expect_contains("KERNEL PANIC: deliberate panic requested by test=panic at src/selftest.rs:");
+        .expect_contains(
+            "KERNEL PANIC: deliberate panic requested by test=panic at src/selftest.rs:",
+        );
 }
 
 #[test]

@@ -231,7 +231,7 @@ pub fn init() {
     let idt = unsafe { &mut *core::ptr::addr_of_mut!(IDT) };
     for &(vector, stub) in STUBS {
         let ist = if vector == 8 { DOUBLE_FAULT_IST } else { 0 };
-        let mut gate = Gate::interrupt(stub as usize as u64, ist);
+        let mut gate = Gate::interrupt(stub as *const () as u64, ist);
         if vector == 3 || vector == 4 {
             gate.type_attr |= 3 << 5;
         }

@@ -8,6 +8,8 @@ pub mod idt;
 pub mod percpu;
 pub mod probe;
 pub mod serial;
+pub mod switch;
+mod syscall_entry;
 pub mod trap;
 pub mod trap_frame;
 
@@ -16,4 +18,9 @@ pub fn init_cpu() {
     gdt::init();
     percpu::init();
     idt::init();
+}
+
+/// Enables the `syscall` instruction's entry point.
+pub fn syscall_init() {
+    syscall_entry::init();
 }

@@ -54,7 +54,10 @@ pub fn fixup(rip: u64) -> Option<u64> {
             ),
         ]
     };
-    table.iter().find(|&&(insn, _)| insn == rip).map(|&(_, done)| done)
+    table
+        .iter()
+        .find(|&&(insn, _)| insn == rip)
+        .map(|&(_, done)| done)
 }
 
 /// Reads one byte, `None` if that faults.

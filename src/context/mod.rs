@@ -1,0 +1,264 @@
+//! Contexts (processes and threads: a thread is a context sharing its
+//! creator's address space) and the global table of them. Owns each
+//! context's kernel stack, saved CPU state, credentials, signal state and
+//! references to its address space, descriptor table and signal actions.
+//!
+//! Lock order (outer first): `CONTEXTS` table, then one `Context`, then its
+//! address space / file table / signal actions, then scheme state (pipes,
+//! events, trace sessions), then the run queue. A context lock is never held
+//! across a context switch.
+
+pub mod signal;
+pub mod wait;
+
+use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use spin::Mutex;
+
+use crate::arch::switch::FxArea;
+use crate::arch::trap_frame::TrapFrame;
+use crate::memory::paging::AddressSpace;
+use crate::scheme::FileTable;
+use signal::{SignalActions, SignalState};
+
+pub type Pid = usize;
+
+/// Size of each context's kernel stack.
+pub const KERNEL_STACK_SIZE: usize = 32 * 1024;
+
+/// User and group ids.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Creds {
+    pub uid: u32,
+    pub euid: u32,
+    pub gid: u32,
+    pub egid: u32,
+}
+
+/// Where a context is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    /// May run (or is running).
+    Runnable,
+    /// Waiting in the kernel for something (a `WaitCondition`, a sleep, a
+    /// job-control stop).
+    Blocked,
+    /// Gone; the wait status is kept until the parent reaps it.
+    Exited(usize),
+}
+
+/// CPU state saved at a context switch, boxed so its address is stable while
+/// the scheduler switches without holding any lock.
+pub struct ArchState {
+    /// Kernel rsp saved by `switch_stacks`.
+    pub rsp: u64,
+    pub fx: FxArea,
+    pub fs_base: u64,
+    pub gs_base: u64,
+    kstack: Vec<u8>,
+}
+
+impl ArchState {
+    fn new() -> Box<ArchState> {
+        Box::new(ArchState {
+            rsp: 0,
+            fx: FxArea::initial(),
+            fs_base: 0,
+            gs_base: 0,
+            kstack: vec![0; KERNEL_STACK_SIZE],
+        })
+    }
+
+    /// 16-byte aligned top of the kernel stack.
+    pub fn kstack_top(&self) -> u64 {
+        (self.kstack.as_ptr() as u64 + self.kstack.len() as u64) & !15
+    }
+
+    /// The user registers saved on entry to the kernel: every entry from user
+    /// mode builds its frame at the top of the kernel stack.
+    pub fn user_frame(&self) -> *mut TrapFrame {
+        (self.kstack_top() - core::mem::size_of::<TrapFrame>() as u64) as *mut TrapFrame
+    }
+}
+
+pub struct Context {
+    pub pid: Pid,
+    pub ppid: Pid,
+    /// Program path (argv\[0\] of the last `fexec`).
+    pub name: String,
+    pub creds: Creds,
+    pub state: State,
+    /// Frozen by ptrace (attach stop or a ptrace stop): never scheduled.
+    pub held: bool,
+    /// Set by a job-control stop signal, cleared by `SIGCONT`/`SIGKILL`.
+    pub job_stopped: Option<usize>,
+    /// A job-control stop (`Some(sig)`) or continue (`Some(0)`) not yet
+    /// reported to `waitpid(WUNTRACED)`.
+    pub unreported_stop: Option<usize>,
+    pub arch: Box<ArchState>,
+    /// None only for the idle context.
+    pub space: Option<Arc<Mutex<AddressSpace>>>,
+    pub files: Arc<Mutex<FileTable>>,
+    pub actions: Arc<Mutex<SignalActions>>,
+    pub signals: SignalState,
+    /// For `nanosleep`: when to wake (monotonic ns).
+    pub wake_at: Option<u64>,
+    /// Bumped whenever the context is woken; a waiter compares it.
+    pub wakeups: u64,
+    /// Pid of the tracer, 0 if untraced.
+    pub tracer: Pid,
+    /// The kernel set TF in the user rflags to single-step (hidden from
+    /// `regs/int`).
+    pub kernel_tf: bool,
+    /// A signal handler was entered during this kernel entry (a
+    /// single-stepped tracee stops at its first instruction).
+    pub handler_entered: bool,
+    /// A tracer wrote the registers: return with `iretq`, never `sysretq`.
+    pub force_iret: bool,
+}
+
+pub type ContextRef = Arc<Mutex<Context>>;
+
+static CONTEXTS: Mutex<BTreeMap<Pid, ContextRef>> = Mutex::new(BTreeMap::new());
+static CURRENT: AtomicUsize = AtomicUsize::new(0);
+static NEXT_PID: AtomicUsize = AtomicUsize::new(1);
+
+pub fn current_pid() -> Pid {
+    CURRENT.load(Ordering::Relaxed)
+}
+
+pub(crate) fn set_current(pid: Pid) {
+    CURRENT.store(pid, Ordering::Relaxed);
+}
+
+pub fn get(pid: Pid) -> Option<ContextRef> {
+    CONTEXTS.lock().get(&pid).cloned()
+}
+
+pub fn current() -> ContextRef {
+    get(current_pid()).expect("the current context is in the table")
+}
+
+/// Every context (a snapshot of the table).
+pub fn all() -> Vec<ContextRef> {
+    CONTEXTS.lock().values().cloned().collect()
+}
+
+pub fn remove(pid: Pid) -> Option<ContextRef> {
+    CONTEXTS.lock().remove(&pid)
+}
+
+/// Pids are never reused while the kernel runs (a 64-bit counter).
+fn next_pid() -> Pid {
+    NEXT_PID.fetch_add(1, Ordering::Relaxed)
+}
+
+/// The idle context (pid 0): the boot thread, which runs when nothing else
+/// can.
+pub fn init_idle() {
+    let ctx = Context {
+        pid: 0,
+        ppid: 0,
+        name: String::from("[idle]"),
+        creds: Creds::default(),
+        state: State::Runnable,
+        held: false,
+        job_stopped: None,
+        unreported_stop: None,
+        arch: ArchState::new(),
+        space: None,
+        files: Arc::new(Mutex::new(FileTable::new())),
+        actions: Arc::new(Mutex::new(SignalActions::default())),
+        signals: SignalState::default(),
+        wake_at: None,
+        wakeups: 0,
+        tracer: 0,
+        kernel_tf: false,
+        handler_entered: false,
+        force_iret: false,
+    };
+    CONTEXTS.lock().insert(0, Arc::new(Mutex::new(ctx)));
+    set_current(0);
+}
+
+/// What a new context shares with or copies from its creator.
+pub struct Spawn {
+    pub ppid: Pid,
+    pub name: String,
+    pub creds: Creds,
+    pub space: Arc<Mutex<AddressSpace>>,
+    pub files: Arc<Mutex<FileTable>>,
+    pub actions: Arc<Mutex<SignalActions>>,
+    pub signal_mask: u64,
+    pub fx: FxArea,
+    pub fs_base: u64,
+    pub gs_base: u64,
+    /// The user registers it starts with.
+    pub frame: TrapFrame,
+}
+
+/// Creates a runnable context that starts by returning to user mode with
+/// `spawn.frame`. It is not yet on the run queue.
+pub fn create(spawn: Spawn) -> ContextRef {
+    let pid = next_pid();
+    let mut arch = ArchState::new();
+    arch.fx = spawn.fx;
+    arch.fs_base = spawn.fs_base;
+    arch.gs_base = spawn.gs_base;
+    // SAFETY: the stack was just allocated for this context alone and is
+    // far larger than a frame.
+    arch.rsp = unsafe { crate::arch::switch::initial_stack(arch.kstack_top(), &spawn.frame) };
+    let ctx = Context {
+        pid,
+        ppid: spawn.ppid,
+        name: spawn.name,
+        creds: spawn.creds,
+        state: State::Runnable,
+        held: false,
+        job_stopped: None,
+        unreported_stop: None,
+        arch,
+        space: Some(spawn.space),
+        files: spawn.files,
+        actions: spawn.actions,
+        signals: SignalState {
+            mask: spawn.signal_mask,
+            ..SignalState::default()
+        },
+        wake_at: None,
+        wakeups: 0,
+        tracer: 0,
+        kernel_tf: false,
+        handler_entered: false,
+        force_iret: false,
+    };
+    let ctx = Arc::new(Mutex::new(ctx));
+    CONTEXTS.lock().insert(pid, ctx.clone());
+    ctx
+}
+
+/// Whether `ancestor` is the parent, grandparent, ... of `pid`.
+pub fn is_ancestor(ancestor: Pid, pid: Pid) -> bool {
+    let table = CONTEXTS.lock();
+    let mut p = pid;
+    for _ in 0..table.len() + 1 {
+        let Some(ctx) = table.get(&p) else {
+            return false;
+        };
+        let parent = ctx.lock().ppid;
+        if parent == ancestor && parent != p {
+            return true;
+        }
+        if parent == p || parent == 0 {
+            return false;
+        }
+        p = parent;
+    }
+    false
+}

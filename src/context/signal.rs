@@ -1,0 +1,336 @@
+//! Signals: per-process actions, per-context mask and pending set, default
+//! actions (terminate, ignore, stop, continue), delivery to user handlers on
+//! the way back to user mode, and `sigreturn`. The registers a handler
+//! interrupted are kept in the kernel (a stack of saved states), not on the
+//! user stack, so a handler cannot forge them.
+
+use alloc::vec::Vec;
+
+use syscall::flag::*;
+
+use crate::arch::switch::FxArea;
+use crate::arch::trap_frame::TrapFrame;
+use crate::context::{self, Pid, State};
+use crate::sched;
+
+/// Signals are numbered 1..NSIG.
+pub const NSIG: usize = 32;
+/// Nested handlers deeper than this kill the process (a signal storm).
+const MAX_NESTED: usize = 64;
+
+pub fn bit(sig: usize) -> u64 {
+    1u64 << (sig - 1)
+}
+
+pub fn valid(sig: usize) -> bool {
+    (1..NSIG).contains(&sig)
+}
+
+/// One signal's action, as `sigaction` set it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Action {
+    /// `SIG_DFL`, `SIG_IGN` or the handler's address.
+    pub handler: usize,
+    pub mask: u64,
+    pub flags: usize,
+    /// Where the handler returns to (calls `sigreturn`).
+    pub restorer: usize,
+}
+
+#[derive(Clone, Debug)]
+pub struct SignalActions(pub [Action; NSIG]);
+
+impl Default for SignalActions {
+    fn default() -> Self {
+        SignalActions([Action::default(); NSIG])
+    }
+}
+
+/// A syscall a handler ran inside of: its exit is still to come.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InterruptedSyscall {
+    pub nr: usize,
+    pub args: [usize; 6],
+}
+
+/// What a handler interrupted, restored by `sigreturn`.
+pub struct SavedSignal {
+    pub frame: TrapFrame,
+    pub fx: FxArea,
+    pub mask: u64,
+    pub syscall: Option<InterruptedSyscall>,
+}
+
+#[derive(Default)]
+pub struct SignalState {
+    pub mask: u64,
+    pub pending: u64,
+    pub saved: Vec<SavedSignal>,
+}
+
+/// What a signal does when its action is `SIG_DFL`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DefaultAction {
+    Terminate,
+    Ignore,
+    Stop,
+    Continue,
+}
+
+pub fn default_action(sig: usize) -> DefaultAction {
+    match sig {
+        SIGCHLD | SIGURG | SIGWINCH => DefaultAction::Ignore,
+        SIGSTOP | SIGTSTP | SIGTTIN | SIGTTOU => DefaultAction::Stop,
+        SIGCONT => DefaultAction::Continue,
+        _ => DefaultAction::Terminate,
+    }
+}
+
+const STOP_SIGNALS: u64 =
+    (1 << (SIGSTOP - 1)) | (1 << (SIGTSTP - 1)) | (1 << (SIGTTIN - 1)) | (1 << (SIGTTOU - 1));
+
+/// Signals that can be neither caught, ignored nor blocked.
+pub const UNBLOCKABLE: u64 = (1 << (SIGKILL - 1)) | (1 << (SIGSTOP - 1));
+
+/// Whether the current context has a signal that should interrupt a wait.
+pub fn current_has_pending() -> bool {
+    let ctx = context::current();
+    let c = ctx.lock();
+    c.signals.pending & !c.signals.mask != 0
+}
+
+/// Makes `sig` pending on `pid` with the side effects sending has at once:
+/// `SIGCONT` ends a job-control stop (and drops pending stop signals), a
+/// stop signal drops a pending `SIGCONT`, `SIGKILL` ends any stop or hold.
+/// Permission checks are the caller's.
+pub fn send(pid: Pid, sig: usize) {
+    let Some(ctx) = context::get(pid) else { return };
+    let mut c = ctx.lock();
+    if matches!(c.state, State::Exited(_)) {
+        return;
+    }
+    c.signals.pending |= bit(sig);
+    let mut release_hold = false;
+    match sig {
+        SIGCONT => {
+            c.signals.pending &= !STOP_SIGNALS;
+            if c.job_stopped.take().is_some() {
+                c.unreported_stop = None;
+            }
+        }
+        SIGKILL => {
+            c.job_stopped = None;
+            release_hold = c.held;
+        }
+        s if bit(s) & STOP_SIGNALS != 0 => c.signals.pending &= !bit(SIGCONT),
+        _ => {}
+    }
+    drop(c);
+    if release_hold {
+        crate::ptrace::on_sigkill(pid);
+        sched::set_held(pid, false);
+    }
+    sched::wake(pid);
+}
+
+/// Turns a user-mode CPU exception into its signal (page fault `SIGSEGV`,
+/// `#UD` `SIGILL`, divide error `SIGFPE`, `int3` `SIGTRAP`, ...).
+pub fn exception_signal(frame: &mut TrapFrame) {
+    let sig = match frame.vector {
+        0 | 16 | 19 => SIGFPE,
+        1 | 3 => SIGTRAP,
+        6 => SIGILL,
+        17 => SIGBUS,
+        _ => SIGSEGV,
+    };
+    if frame.vector == 3 {
+        // `int3` traps after the instruction; report the byte itself.
+        if crate::ptrace::breakpoint_trap(frame) {
+            return;
+        }
+    }
+    if frame.vector == 1 && crate::ptrace::debug_trap(frame) {
+        return;
+    }
+    crate::debug!(
+        "pid {}: {} at rip {:#x} -> signal {}",
+        context::current_pid(),
+        crate::arch::idt::EXCEPTION_NAMES[frame.vector as usize % 32],
+        frame.rip,
+        sig
+    );
+    force(sig);
+}
+
+/// Delivers a signal caused by the context itself: a blocked or ignored
+/// fault signal still kills (like a real kernel, to avoid a fault loop).
+fn force(sig: usize) {
+    let ctx = context::current();
+    let mut c = ctx.lock();
+    let blocked = c.signals.mask & bit(sig) != 0;
+    let ignored = c.actions.lock().0[sig].handler == SIG_IGN;
+    if blocked || ignored {
+        c.signals.mask &= !bit(sig);
+        c.actions.lock().0[sig].handler = SIG_DFL;
+    }
+    c.signals.pending |= bit(sig);
+}
+
+/// Delivers pending, unblocked signals before returning to user mode.
+/// `in_syscall` is the call that is returning, if any: a handler then runs
+/// inside that call, whose exit comes after `sigreturn`. Returns true if a
+/// handler was set up.
+pub fn deliver_pending(frame: &mut TrapFrame, in_syscall: Option<InterruptedSyscall>) -> bool {
+    loop {
+        let (sig, action) = {
+            let ctx = context::current();
+            let mut c = ctx.lock();
+            let deliverable = c.signals.pending & !(c.signals.mask & !UNBLOCKABLE);
+            if deliverable == 0 {
+                return false;
+            }
+            let sig = deliverable.trailing_zeros() as usize + 1;
+            c.signals.pending &= !bit(sig);
+            let action = c.actions.lock().0[sig];
+            (sig, action)
+        };
+        if sig == SIGKILL {
+            crate::process::exit_current(sig);
+        }
+        let mut action = action;
+        match crate::ptrace::signal_stop(frame, sig, action.handler) {
+            crate::ptrace::SignalVerdict::Deliver => {}
+            crate::ptrace::SignalVerdict::Discard => continue,
+        }
+        // The tracer may have changed the action meanwhile? No: actions
+        // change only through the process's own sigaction; re-read anyway in
+        // case a handler in another thread changed it.
+        if let Some(a) = current_action(sig) {
+            action = a;
+        }
+        match action.handler {
+            SIG_IGN => continue,
+            SIG_DFL => match default_action(sig) {
+                DefaultAction::Ignore | DefaultAction::Continue => continue,
+                DefaultAction::Terminate => crate::process::exit_current(sig),
+                DefaultAction::Stop => {
+                    job_stop(sig);
+                    continue;
+                }
+            },
+            handler => {
+                if setup_handler(frame, sig, handler, action, in_syscall) {
+                    return true;
+                }
+            }
+        }
+    }
+}
+
+fn current_action(sig: usize) -> Option<Action> {
+    let ctx = context::current();
+    let c = ctx.lock();
+    let a = c.actions.lock().0[sig];
+    Some(a)
+}
+
+/// Stops the current context for job control until `SIGCONT` or
+/// `SIGKILL`; the parent's `waitpid(WUNTRACED)` sees the stop.
+fn job_stop(sig: usize) {
+    let ppid = {
+        let ctx = context::current();
+        let mut c = ctx.lock();
+        c.job_stopped = Some(sig);
+        c.unreported_stop = Some(sig);
+        c.ppid
+    };
+    crate::process::notify_parent(ppid);
+    loop {
+        {
+            let ctx = context::current();
+            let mut c = ctx.lock();
+            if c.job_stopped.is_none() || c.signals.pending & bit(SIGKILL) != 0 {
+                c.job_stopped = None;
+                return;
+            }
+            if c.state == State::Runnable {
+                c.state = State::Blocked;
+            }
+        }
+        sched::switch_away();
+    }
+}
+
+/// Points the frame at the handler: `rdi` = signal, return address = the
+/// restorer, below the interrupted stack (past its 128-byte red zone).
+fn setup_handler(
+    frame: &mut TrapFrame,
+    sig: usize,
+    handler: usize,
+    action: Action,
+    in_syscall: Option<InterruptedSyscall>,
+) -> bool {
+    let ctx = context::current();
+    let mut c = ctx.lock();
+    if c.signals.saved.len() >= MAX_NESTED {
+        drop(c);
+        crate::process::exit_current(SIGSEGV);
+    }
+    let sp = (frame.rsp.wrapping_sub(128) & !15).wrapping_sub(8);
+    let pushed = c
+        .space
+        .as_ref()
+        .map(|s| {
+            s.lock()
+                .write(sp, &(action.restorer as u64).to_le_bytes(), false)
+                == 8
+        })
+        .unwrap_or(false);
+    if !pushed {
+        // No usable stack: the process cannot run its handler.
+        drop(c);
+        crate::process::exit_current(SIGSEGV);
+    }
+    let mut fx = FxArea::initial();
+    fx.save();
+    let saved = SavedSignal {
+        frame: *frame,
+        fx,
+        mask: c.signals.mask,
+        syscall: in_syscall,
+    };
+    c.signals.saved.push(saved);
+    let mut new_mask = c.signals.mask | action.mask;
+    if action.flags & SigActionFlags::SA_NODEFER.bits() == 0 {
+        new_mask |= bit(sig);
+    }
+    c.signals.mask = new_mask & !UNBLOCKABLE;
+    if action.flags & SigActionFlags::SA_RESETHAND.bits() != 0 {
+        c.actions.lock().0[sig].handler = SIG_DFL;
+    }
+    c.handler_entered = true;
+    drop(c);
+    frame.rip = handler as u64;
+    frame.rsp = sp;
+    frame.rdi = sig as u64;
+    frame.rflags &= !(1 << 10); // DF clear, as the ABI expects on entry
+    FxArea::initial().restore();
+    true
+}
+
+/// `sigreturn`: restores what the last handler interrupted. Returns the
+/// interrupted syscall, if the handler ran inside one.
+pub fn sigreturn(
+    frame: &mut TrapFrame,
+) -> Result<Option<InterruptedSyscall>, syscall::error::Error> {
+    let ctx = context::current();
+    let mut c = ctx.lock();
+    let Some(saved) = c.signals.saved.pop() else {
+        return Err(syscall::error::Error::new(syscall::error::EINVAL));
+    };
+    c.signals.mask = saved.mask & !UNBLOCKABLE;
+    drop(c);
+    *frame = saved.frame;
+    saved.fx.restore();
+    Ok(saved.syscall)
+}

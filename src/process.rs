@@ -1,0 +1,349 @@
+//! Process life: starting pid 1, `clone`, `fexec` (with the initial user
+//! stack), `exit`, and `waitpid` with its wait statuses.
+//!
+//! Wait statuses follow the encoding `redox_syscall`'s helpers decode:
+//! exit code `c` is `(c & 0xff) << 8`, death by signal `s` is `s`, a
+//! job-control stop by `s` is `(s << 8) | 0x7f`.
+
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use spin::Mutex;
+use syscall::error::*;
+use syscall::flag::{CloneFlags, WaitFlags, SIGCHLD};
+
+use crate::arch::gdt::{USER_CS, USER_SS};
+use crate::arch::switch::{read_user_bases, FxArea};
+use crate::arch::trap_frame::TrapFrame;
+use crate::context::signal::SignalActions;
+use crate::context::wait::WaitCondition;
+use crate::context::{self, Creds, Pid, Spawn, State};
+use crate::memory::paging::{AddressSpace, UserAccess};
+use crate::memory::PAGE_SIZE;
+use crate::sched;
+use crate::scheme::{self, FileTable};
+
+/// Top of the initial user stack (one guard page below the end of user
+/// space stays unmapped).
+pub const STACK_TOP: u64 = 0x0000_7FFF_FFFF_F000;
+pub const STACK_SIZE: u64 = 256 * 1024;
+/// Limits on `fexec` arguments and environment.
+pub const MAX_ARGS: usize = 1024;
+pub const MAX_ARG_BYTES: usize = 64 * 1024;
+/// Largest executable `fexec` reads.
+pub const MAX_IMAGE: usize = 16 << 20;
+/// rflags of a fresh user context: interrupts on, reserved bit 1.
+const INITIAL_RFLAGS: u64 = 0x202;
+
+/// Notified whenever a child exits or stops: `waitpid` waits here.
+static CHILD_EVENTS: WaitCondition = WaitCondition::new();
+
+pub fn wait_status_exited(code: usize) -> usize {
+    (code & 0xff) << 8
+}
+
+/// A loaded program: its address space, entry point and initial stack.
+struct Image {
+    space: AddressSpace,
+    entry: u64,
+    sp: u64,
+}
+
+/// Builds a new address space for `image` with `argv`/`envp` on its stack.
+fn build_image(image: &[u8], argv: &[Vec<u8>], envp: &[Vec<u8>]) -> Result<Image> {
+    let mut space = AddressSpace::new().map_err(|_| Error::new(ENOMEM))?;
+    let entry = crate::elf::load(image, &mut space).map_err(|e| match e {
+        crate::elf::LoadError::Malformed => Error::new(ENOEXEC),
+        crate::elf::LoadError::OutOfMemory => Error::new(ENOMEM),
+    })?;
+    let mut page = STACK_TOP - STACK_SIZE;
+    while page < STACK_TOP {
+        space
+            .map_zeroed(page, UserAccess::WRITE)
+            .map_err(|_| Error::new(ENOMEM))?;
+        page += PAGE_SIZE;
+    }
+    let sp = push_arguments(&space, argv, envp)?;
+    Ok(Image { space, entry, sp })
+}
+
+/// Lays out the strings, then `argc`, `argv[]`, 0, `envp[]`, 0 below
+/// them, with the final rsp 16-byte aligned.
+fn push_arguments(space: &AddressSpace, argv: &[Vec<u8>], envp: &[Vec<u8>]) -> Result<u64> {
+    let mut top = STACK_TOP;
+    let mut put_string = |s: &[u8]| -> Result<u64> {
+        top -= s.len() as u64 + 1;
+        if space.write(top, s, false) != s.len()
+            || space.write(top + s.len() as u64, &[0], false) != 1
+        {
+            return Err(Error::new(E2BIG));
+        }
+        Ok(top)
+    };
+    let arg_ptrs = argv
+        .iter()
+        .map(|a| put_string(a))
+        .collect::<Result<Vec<u64>>>()?;
+    let env_ptrs = envp
+        .iter()
+        .map(|e| put_string(e))
+        .collect::<Result<Vec<u64>>>()?;
+    let mut words: Vec<u64> = Vec::with_capacity(arg_ptrs.len() + env_ptrs.len() + 3);
+    words.push(arg_ptrs.len() as u64);
+    words.extend(&arg_ptrs);
+    words.push(0);
+    words.extend(&env_ptrs);
+    words.push(0);
+    let mut sp = (top & !15) - (words.len() as u64 * 8);
+    sp &= !15;
+    let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+    if sp < STACK_TOP - STACK_SIZE || space.write(sp, &bytes, false) != bytes.len() {
+        return Err(Error::new(E2BIG));
+    }
+    Ok(sp)
+}
+
+fn initial_frame(entry: u64, sp: u64) -> TrapFrame {
+    TrapFrame {
+        rip: entry,
+        cs: USER_CS as u64,
+        rflags: INITIAL_RFLAGS,
+        rsp: sp,
+        ss: USER_SS as u64,
+        ..TrapFrame::default()
+    }
+}
+
+/// Starts pid 1 from `argv[0]` with fds 0, 1, 2 on the console.
+pub fn spawn_init(argv: &[String]) -> Result<Pid> {
+    let path = argv.first().ok_or(Error::new(EINVAL))?;
+    let creds = Creds::default();
+    let handle = scheme::open(path, syscall::flag::O_RDONLY, creds, 0)?;
+    let data = handle.handle.image()?;
+    let args: Vec<Vec<u8>> = argv.iter().map(|a| a.as_bytes().to_vec()).collect();
+    let image = build_image(&data, &args, &[])?;
+    let mut files = FileTable::new();
+    for _ in 0..3 {
+        let console = scheme::open("debug:", syscall::flag::O_RDWR, creds, 0)?;
+        files
+            .insert(console, false)
+            .map_err(|_| Error::new(EMFILE))?;
+    }
+    let ctx = context::create(Spawn {
+        ppid: 0,
+        name: path.clone(),
+        creds,
+        space: Arc::new(Mutex::new(image.space)),
+        files: Arc::new(Mutex::new(files)),
+        actions: Arc::new(Mutex::new(SignalActions::default())),
+        signal_mask: 0,
+        fx: FxArea::initial(),
+        fs_base: 0,
+        gs_base: 0,
+        frame: initial_frame(image.entry, image.sp),
+    });
+    let pid = ctx.lock().pid;
+    sched::start_context(pid);
+    Ok(pid)
+}
+
+/// `clone(flags)`: the child starts from the parent's registers at the
+/// `syscall`, with `rax` = 0.
+pub fn clone(flags: usize, frame: &TrapFrame) -> Result<Pid> {
+    let flags = CloneFlags::from_bits_truncate(flags);
+    let parent = context::current();
+    let (ppid, name, creds, space, files, actions, mask) = {
+        let p = parent.lock();
+        (
+            p.pid,
+            p.name.clone(),
+            p.creds,
+            p.space.clone().ok_or(Error::new(EINVAL))?,
+            p.files.clone(),
+            p.actions.clone(),
+            p.signals.mask,
+        )
+    };
+    let space = if flags.contains(CloneFlags::CLONE_VM) {
+        space
+    } else {
+        let copy = space.lock().duplicate().map_err(|_| Error::new(ENOMEM))?;
+        Arc::new(Mutex::new(copy))
+    };
+    let files = if flags.contains(CloneFlags::CLONE_FILES) {
+        files
+    } else {
+        let copy = files.lock().clone();
+        Arc::new(Mutex::new(copy))
+    };
+    let actions = if flags.contains(CloneFlags::CLONE_SIGHAND) {
+        actions
+    } else {
+        let copy = actions.lock().clone();
+        Arc::new(Mutex::new(copy))
+    };
+    let mut fx = FxArea::initial();
+    fx.save();
+    let (fs_base, gs_base) = read_user_bases();
+    let mut child_frame = *frame;
+    child_frame.rax = 0;
+    let child = context::create(Spawn {
+        ppid,
+        name,
+        creds,
+        space,
+        files,
+        actions,
+        signal_mask: mask,
+        fx,
+        fs_base,
+        gs_base,
+        frame: child_frame,
+    });
+    let pid = child.lock().pid;
+    if !crate::ptrace::on_clone(ppid, pid, flags.bits()) {
+        sched::start_context(pid);
+    }
+    Ok(pid)
+}
+
+/// `fexec(fd, args, vars)`: replaces the program. On failure the old
+/// program is untouched.
+pub fn fexec(
+    fd: usize,
+    argv: Vec<Vec<u8>>,
+    envp: Vec<Vec<u8>>,
+    frame: &mut TrapFrame,
+) -> Result<usize> {
+    let ctx = context::current();
+    let description = ctx.lock().files.lock().get(fd)?;
+    let data = description.handle.image()?;
+    if data.len() > MAX_IMAGE {
+        return Err(Error::new(ENOEXEC));
+    }
+    let image = build_image(&data, &argv, &envp)?;
+    let name = argv
+        .first()
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .unwrap_or_else(|| description.handle.path());
+    let (old_space, old_files, old_actions) = {
+        let mut c = ctx.lock();
+        let new_files = c.files.lock().without_cloexec();
+        let mut actions = c.actions.lock().clone();
+        for action in actions.0.iter_mut() {
+            if action.handler > 1 {
+                action.handler = syscall::flag::SIG_DFL;
+            }
+        }
+        c.name = name;
+        c.signals.saved.clear();
+        let old_space = c.space.replace(Arc::new(Mutex::new(image.space)));
+        if let Some(space) = &c.space {
+            space.lock().activate();
+        }
+        let old_files = core::mem::replace(&mut c.files, Arc::new(Mutex::new(new_files)));
+        let old_actions = core::mem::replace(&mut c.actions, Arc::new(Mutex::new(actions)));
+        (old_space, old_files, old_actions)
+    };
+    // Dropped outside the context lock: closing files may wake others.
+    drop((old_space, old_files, old_actions));
+    crate::arch::switch::write_user_bases(0, 0);
+    FxArea::initial().restore();
+    let keep_tf = frame.rflags & crate::ptrace::KERNEL_TF;
+    *frame = initial_frame(image.entry, image.sp);
+    frame.rflags |= keep_tf;
+    crate::ptrace::on_exec();
+    Ok(0)
+}
+
+/// Wakes a parent's `waitpid`.
+pub fn notify_parent(ppid: Pid) {
+    let _ = ppid;
+    CHILD_EVENTS.notify_all();
+}
+
+/// Ends the current context with `status` (a wait status). Never returns.
+pub fn exit_current(status: usize) -> ! {
+    let ctx = context::current();
+    let pid = ctx.lock().pid;
+    crate::ptrace::on_exit(pid, status);
+    let (space, files, actions, ppid) = {
+        let mut c = ctx.lock();
+        c.signals.saved.clear();
+        (
+            c.space.take(),
+            core::mem::replace(&mut c.files, Arc::new(Mutex::new(FileTable::new()))),
+            core::mem::take(&mut c.actions),
+            c.ppid,
+        )
+    };
+    drop(files);
+    drop(space);
+    drop(actions);
+    for child in context::all() {
+        let mut c = child.lock();
+        if c.ppid == pid && c.pid != pid {
+            c.ppid = 1;
+        }
+    }
+    ctx.lock().state = State::Exited(status);
+    drop(ctx);
+    if pid == 1 {
+        crate::power_off_after_init(status);
+    }
+    if ppid != 0 {
+        crate::context::signal::send(ppid, SIGCHLD);
+    }
+    notify_parent(ppid);
+    crate::ptrace::after_exit(pid);
+    loop {
+        sched::switch_away();
+    }
+}
+
+/// `waitpid(pid, &status, flags)`: `pid` 0 (or -1) waits for any child.
+pub fn waitpid(pid: usize, flags: usize) -> Result<(Pid, usize)> {
+    let flags = WaitFlags::from_bits_truncate(flags);
+    let me = context::current_pid();
+    let any = pid == 0 || pid == usize::MAX;
+    loop {
+        let mut found_child = false;
+        let mut reap: Option<(Pid, usize)> = None;
+        let mut stopped: Option<(Pid, usize)> = None;
+        for child in context::all() {
+            let mut c = child.lock();
+            if c.ppid != me || c.pid == me || !(any || c.pid == pid) {
+                continue;
+            }
+            found_child = true;
+            if let State::Exited(status) = c.state {
+                reap = Some((c.pid, status));
+                break;
+            }
+            if flags.contains(WaitFlags::WUNTRACED) {
+                if let Some(sig) = c.unreported_stop.take() {
+                    stopped = Some((c.pid, (sig << 8) | 0x7f));
+                    break;
+                }
+            }
+        }
+        if let Some((child, status)) = reap {
+            context::remove(child);
+            return Ok((child, status));
+        }
+        if let Some(result) = stopped {
+            return Ok(result);
+        }
+        if !found_child {
+            return Err(Error::new(ECHILD));
+        }
+        if flags.contains(WaitFlags::WNOHANG) {
+            return Ok((0, 0));
+        }
+        if crate::context::signal::current_has_pending() {
+            return Err(Error::new(EINTR));
+        }
+        CHILD_EVENTS.wait_unlocked();
+    }
+}

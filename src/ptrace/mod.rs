@@ -1,0 +1,318 @@
+//! The in-kernel ptrace subsystem: trace sessions and the hooks the entry
+//! paths call. The state machine itself (what a stop means, which op
+//! matches which stop, the event queue, held clone children) is
+//! `ptrace_core::session::Session`; this module stores one per traced
+//! process with its two wait queues, and carries out what the session
+//! decides: holding and resuming the tracee, waking the tracer, the trap
+//! flag for single-stepping.
+//!
+//! A held tracee is frozen through its context's `held` flag (the scheduler
+//! never runs it) and, at stops it reaches itself, also waits on the
+//! session's tracee queue. Lock order: `SESSIONS`, then a session's mutex,
+//! then contexts (a context lock is never held while taking a session's).
+
+pub mod files;
+
+use alloc::collections::BTreeMap;
+use alloc::sync::Arc;
+
+use abi::StopInfo;
+use ptrace_core::op::StopKind;
+use ptrace_core::session::{Session, StopDecision};
+use spin::Mutex;
+use syscall::flag::SIGKILL;
+
+use crate::arch::trap_frame::{TrapFrame, SYSCALL_VECTOR};
+use crate::context::signal::{bit, InterruptedSyscall};
+use crate::context::wait::WaitCondition;
+use crate::context::{self, Pid};
+use crate::sched;
+
+pub use files::{open_proc_file, open_sibling};
+
+/// rflags.TF.
+pub const TRAP_FLAG: u64 = 1 << 8;
+/// rflags bits `fexec` keeps in the new program's frame: the trap flag the
+/// kernel set, so single-stepping survives `fexec`.
+pub const KERNEL_TF: u64 = TRAP_FLAG;
+
+/// One traced process: its session and the two wait queues.
+pub struct Tracee {
+    pub pid: Pid,
+    pub session: Mutex<Session>,
+    /// The tracer waits here for "reached or event".
+    pub tracer_queue: WaitCondition,
+    /// A held tracee waits here for the next operation.
+    pub tracee_queue: WaitCondition,
+    /// Opened with `O_EXCL`: closing the handle kills the tracee.
+    pub kill_on_close: bool,
+}
+
+/// Live sessions by tracee pid.
+static SESSIONS: Mutex<BTreeMap<Pid, Arc<Tracee>>> = Mutex::new(BTreeMap::new());
+
+pub fn session_of(pid: Pid) -> Option<Arc<Tracee>> {
+    SESSIONS.lock().get(&pid).cloned()
+}
+
+pub(crate) fn register(tracee: Arc<Tracee>) {
+    SESSIONS.lock().insert(tracee.pid, tracee);
+}
+
+pub(crate) fn unregister(pid: Pid) {
+    SESSIONS.lock().remove(&pid);
+}
+
+/// The session a held clone child `child` belongs to, if any.
+pub(crate) fn session_holding_child(child: Pid) -> Option<Arc<Tracee>> {
+    let sessions: alloc::vec::Vec<Arc<Tracee>> = SESSIONS.lock().values().cloned().collect();
+    sessions
+        .into_iter()
+        .find(|t| t.session.lock().child_is_held(child))
+}
+
+impl Tracee {
+    /// Wakes a blocked tracer and anyone watching its handle's readiness.
+    pub fn wake_tracer(&self) {
+        self.tracer_queue.notify_all();
+        crate::scheme::readiness_changed();
+    }
+
+    /// Lets the held tracee run again.
+    pub fn release_tracee(&self) {
+        self.tracee_queue.notify_all();
+        sched::set_held(self.pid, false);
+    }
+}
+
+fn sigkill_pending(pid: Pid) -> bool {
+    context::get(pid).is_some_and(|c| c.lock().signals.pending & bit(SIGKILL) != 0)
+}
+
+/// Runs the current context through a stop point: asks the session, and
+/// if it holds, waits until the tracer resumes it (or `SIGKILL`). Returns
+/// the resume's `ignore` (PTRACE_SYSEMU) flag.
+fn stop_here(decide: impl Fn(&mut Session) -> StopDecision) -> bool {
+    let pid = context::current_pid();
+    let Some(tracee) = session_of(pid) else {
+        return false;
+    };
+    loop {
+        let mut session = tracee.session.lock();
+        let (generation, retry) = match decide(&mut session) {
+            StopDecision::Continue { wake_tracer } => {
+                drop(session);
+                if wake_tracer {
+                    tracee.wake_tracer();
+                }
+                return false;
+            }
+            StopDecision::Hold { generation } => (generation, false),
+            StopDecision::WaitThenRetry { generation } => (generation, true),
+        };
+        if let Some(ctx) = context::get(pid) {
+            ctx.lock().held = true;
+        }
+        drop(session);
+        tracee.wake_tracer();
+        let resume = loop {
+            let session = tracee.session.lock();
+            if let Some(resume) = session.resumed(generation) {
+                break Some(resume);
+            }
+            if sigkill_pending(pid) {
+                break None;
+            }
+            tracee.tracee_queue.wait(session);
+        };
+        if let Some(ctx) = context::get(pid) {
+            ctx.lock().held = false;
+        }
+        match resume {
+            Some(_) if retry => continue,
+            Some(resume) => return resume.ignore,
+            None => return false,
+        }
+    }
+}
+
+fn info(frame: &TrapFrame) -> StopInfo {
+    StopInfo {
+        addr: frame.rip,
+        ..StopInfo::default()
+    }
+}
+
+/// Syscall entry stop. Returns true if the tracer skipped the call
+/// (`PTRACE_SYSEMU`): `rax` is then the result, and there is no exit stop.
+pub fn syscall_entry_stop(frame: &mut TrapFrame) -> bool {
+    if session_of(context::current_pid()).is_none() {
+        return false;
+    }
+    let stop = StopInfo {
+        nr: frame.rax,
+        args: [
+            frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8, frame.r9,
+        ],
+        ..info(frame)
+    };
+    stop_here(|s| s.stop_point(StopKind::PreSyscall, stop))
+}
+
+/// Syscall exit stop for `call`, with the result in `rax`.
+pub fn syscall_exit_stop(frame: &mut TrapFrame, call: InterruptedSyscall) {
+    if session_of(context::current_pid()).is_none() {
+        return;
+    }
+    let stop = StopInfo {
+        nr: call.nr as u64,
+        args: call.args.map(|a| a as u64),
+        ret: frame.rax,
+        ..info(frame)
+    };
+    stop_here(|s| s.stop_point(StopKind::PostSyscall, stop));
+}
+
+pub enum SignalVerdict {
+    Deliver,
+    Discard,
+}
+
+/// A signal (not `SIGKILL`) is about to be delivered: a signal stop or a
+/// signal event.
+pub fn signal_stop(frame: &mut TrapFrame, sig: usize, handler: usize) -> SignalVerdict {
+    if session_of(context::current_pid()).is_none() {
+        return SignalVerdict::Deliver;
+    }
+    let stop = StopInfo {
+        signal: sig as u64,
+        handler: handler as u64,
+        ..info(frame)
+    };
+    if stop_here(|s| s.stop_point(StopKind::Signal, stop)) {
+        SignalVerdict::Discard
+    } else {
+        SignalVerdict::Deliver
+    }
+}
+
+/// `int3` in user mode (`rip` just past it). A traced process is held with
+/// `rip` on the `int3` byte and gets no `SIGTRAP`; returns false when
+/// untraced.
+pub fn breakpoint_trap(frame: &mut TrapFrame) -> bool {
+    let Some(tracee) = session_of(context::current_pid()) else {
+        return false;
+    };
+    {
+        let session = tracee.session.lock();
+        if session.tracee_exited() || session.is_detached() {
+            return false;
+        }
+    }
+    frame.rip = frame.rip.wrapping_sub(1);
+    let stop = info(frame);
+    stop_here(|s| s.breakpoint_trap(stop));
+    true
+}
+
+/// A debug exception from user mode. A single-step trap the kernel asked
+/// for becomes a single-step stop; returns false for anything else (the
+/// caller sends `SIGTRAP`).
+pub fn debug_trap(frame: &mut TrapFrame) -> bool {
+    let pid = context::current_pid();
+    let kernel_tf = context::current().lock().kernel_tf;
+    if !kernel_tf || session_of(pid).is_none() {
+        return false;
+    }
+    step_stop(frame);
+    true
+}
+
+fn step_stop(frame: &mut TrapFrame) {
+    let stop = info(frame);
+    stop_here(|s| s.stop_point(StopKind::SingleStep, stop));
+}
+
+/// Last thing before any return to user mode: a single-step stop after a
+/// `syscall` or at a signal handler's first instruction, then the trap flag
+/// as the session wants it.
+pub fn before_user_return(frame: &mut TrapFrame) {
+    let ctx = context::current();
+    let (entered_handler, pid) = {
+        let mut c = ctx.lock();
+        (core::mem::take(&mut c.handler_entered), c.pid)
+    };
+    let Some(tracee) = session_of(pid) else {
+        let mut c = ctx.lock();
+        if c.kernel_tf {
+            c.kernel_tf = false;
+            frame.rflags &= !TRAP_FLAG;
+        }
+        return;
+    };
+    let stepping = tracee.session.lock().single_stepping();
+    if stepping && (frame.vector == SYSCALL_VECTOR || entered_handler) {
+        // The `syscall` instruction (or the signal delivery) was the step.
+        step_stop(frame);
+    }
+    let stepping = tracee.session.lock().single_stepping();
+    let mut c = ctx.lock();
+    if stepping {
+        frame.rflags |= TRAP_FLAG;
+        c.kernel_tf = true;
+    } else if c.kernel_tf {
+        frame.rflags &= !TRAP_FLAG;
+        c.kernel_tf = false;
+    }
+}
+
+/// Whether a register write asked for `iretq` on the next return (and
+/// clears the request).
+pub fn take_force_iret() -> bool {
+    let ctx = context::current();
+    let mut c = ctx.lock();
+    core::mem::take(&mut c.force_iret)
+}
+
+/// `clone` by `parent` created `child`: if the parent is traced, the child
+/// is held for the tracer (returns true: do not start it).
+pub fn on_clone(parent: Pid, child: Pid, flags: usize) -> bool {
+    let Some(tracee) = session_of(parent) else {
+        return false;
+    };
+    let held = tracee.session.lock().clone_created(child, flags);
+    if held {
+        if let Some(ctx) = context::get(child) {
+            ctx.lock().held = true;
+        }
+        sched::start_context(child);
+    }
+    tracee.wake_tracer();
+    held
+}
+
+/// A successful `fexec`: the session simply goes on.
+pub fn on_exec() {}
+
+/// The current context is exiting with `status`: the exit event.
+pub fn on_exit(pid: Pid, status: usize) {
+    if let Some(tracee) = session_of(pid) {
+        tracee.session.lock().exited(status);
+        tracee.wake_tracer();
+    }
+}
+
+/// After exit: a held clone child that died is no longer held.
+pub fn after_exit(pid: Pid) {
+    if let Some(owner) = session_holding_child(pid) {
+        owner.session.lock().claim_child(pid);
+    }
+}
+
+/// `SIGKILL` reached a held tracee: nothing to record, the kill path
+/// releases it and the tracee's wait loop sees the signal.
+pub fn on_sigkill(pid: Pid) {
+    if let Some(tracee) = session_of(pid) {
+        tracee.tracee_queue.notify_all();
+    }
+}

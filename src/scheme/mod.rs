@@ -1,0 +1,255 @@
+//! Schemes (the `name:` namespaces: `debug:`, `file:`, `pipe:`, `event:`,
+//! `null:`, `zero:`, `proc:`, `sys:`), open file descriptions and the
+//! per-process descriptor table. Every scheme implements `Scheme::open`,
+//! which returns a `Handle`; the descriptor table maps descriptor numbers to
+//! shared descriptions (a handle plus its status flags).
+
+pub mod debug;
+pub mod event;
+pub mod initfs;
+pub mod misc;
+pub mod pipe;
+pub mod proc;
+
+use alloc::borrow::Cow;
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use syscall::data::Stat;
+use syscall::error::*;
+use syscall::flag::{EventFlags, O_ACCMODE, O_APPEND, O_NONBLOCK};
+
+use crate::context::wait::WaitCondition;
+use crate::context::{Creds, Pid};
+
+/// Most descriptors one process may have open.
+pub const MAX_FILES: usize = 1024;
+
+/// Who is opening something (for permission checks).
+#[derive(Clone, Copy, Debug)]
+pub struct Caller {
+    pub pid: Pid,
+    pub creds: Creds,
+}
+
+/// A namespace that can open handles.
+pub trait Scheme: Sync {
+    /// Opens `path` (the part after `name:`). `flags` carries the access mode
+    /// and `O_*` flags.
+    fn open(&self, path: &str, flags: usize, caller: Caller) -> Result<Arc<dyn Handle>>;
+}
+
+/// An open object. Operations that do not apply fail with the errno a Unix
+/// kernel would give.
+pub trait Handle: Send + Sync {
+    /// Reads at the description's offset `*pos` (advanced by the handle for
+    /// seekable objects); may block unless `nonblock`.
+    fn read(&self, _buf: &mut [u8], _pos: &mut u64, _nonblock: bool) -> Result<usize> {
+        Err(Error::new(EBADF))
+    }
+    fn write(&self, _buf: &[u8], _pos: &mut u64, _nonblock: bool) -> Result<usize> {
+        Err(Error::new(EBADF))
+    }
+    /// The new offset for `lseek`, given the current one.
+    fn seek(&self, _pos: u64, _offset: isize, _whence: usize) -> Result<u64> {
+        Err(Error::new(ESPIPE))
+    }
+    /// `scheme:path` of the object.
+    fn path(&self) -> String;
+    fn stat(&self, stat: &mut Stat) -> Result<()>;
+    /// `dup(fd, buf)` with a non-empty `buf`: a related handle.
+    fn dup(&self, _buf: &[u8], _flags: usize, _caller: Caller) -> Result<Arc<dyn Handle>> {
+        Err(Error::new(EINVAL))
+    }
+    /// Which of `EVENT_READ`/`EVENT_WRITE` would not block now.
+    fn readiness(&self) -> EventFlags {
+        EventFlags::empty()
+    }
+    /// The whole file, for `fexec` (borrowed when it lives in the kernel
+    /// image).
+    fn image(&self) -> Result<Cow<'static, [u8]>> {
+        Err(Error::new(ENOEXEC))
+    }
+}
+
+/// An open file description: shared by `dup`, `fork` and `CLONE_FILES`.
+pub struct Description {
+    pub handle: Arc<dyn Handle>,
+    /// `O_ACCMODE`, `O_NONBLOCK` and `O_APPEND` bits.
+    pub flags: AtomicUsize,
+    pub pos: spin::Mutex<u64>,
+}
+
+impl Description {
+    pub fn new(handle: Arc<dyn Handle>, flags: usize) -> Arc<Description> {
+        Arc::new(Description {
+            handle,
+            flags: AtomicUsize::new(flags & (O_ACCMODE | O_NONBLOCK | O_APPEND)),
+            pos: spin::Mutex::new(0),
+        })
+    }
+
+    pub fn nonblocking(&self) -> bool {
+        self.flags.load(Ordering::Relaxed) & O_NONBLOCK != 0
+    }
+
+    pub fn readable(&self) -> bool {
+        self.flags.load(Ordering::Relaxed) & syscall::flag::O_RDONLY != 0
+    }
+
+    pub fn writable(&self) -> bool {
+        self.flags.load(Ordering::Relaxed) & syscall::flag::O_WRONLY != 0
+    }
+}
+
+#[derive(Clone)]
+struct Slot {
+    description: Arc<Description>,
+    cloexec: bool,
+}
+
+/// A process's descriptor table.
+#[derive(Clone, Default)]
+pub struct FileTable {
+    slots: Vec<Option<Slot>>,
+}
+
+impl FileTable {
+    pub fn new() -> FileTable {
+        FileTable { slots: Vec::new() }
+    }
+
+    pub fn get(&self, fd: usize) -> Result<Arc<Description>> {
+        self.slots
+            .get(fd)
+            .and_then(|s| s.as_ref())
+            .map(|s| s.description.clone())
+            .ok_or(Error::new(EBADF))
+    }
+
+    /// Puts `description` in the lowest free slot.
+    pub fn insert(&mut self, description: Arc<Description>, cloexec: bool) -> Result<usize> {
+        let slot = Some(Slot {
+            description,
+            cloexec,
+        });
+        if let Some(fd) = self.slots.iter().position(|s| s.is_none()) {
+            self.slots[fd] = slot;
+            return Ok(fd);
+        }
+        if self.slots.len() >= MAX_FILES {
+            return Err(Error::new(EMFILE));
+        }
+        self.slots.push(slot);
+        Ok(self.slots.len() - 1)
+    }
+
+    /// Puts `description` at `fd`, returning what was there.
+    pub fn insert_at(
+        &mut self,
+        fd: usize,
+        description: Arc<Description>,
+        cloexec: bool,
+    ) -> Result<Option<Arc<Description>>> {
+        if fd >= MAX_FILES {
+            return Err(Error::new(EBADF));
+        }
+        if self.slots.len() <= fd {
+            self.slots.resize(fd + 1, None);
+        }
+        let old = self.slots[fd].replace(Slot {
+            description,
+            cloexec,
+        });
+        Ok(old.map(|s| s.description))
+    }
+
+    pub fn remove(&mut self, fd: usize) -> Result<Arc<Description>> {
+        let slot = self
+            .slots
+            .get_mut(fd)
+            .and_then(|s| s.take())
+            .ok_or(Error::new(EBADF))?;
+        while matches!(self.slots.last(), Some(None)) {
+            self.slots.pop();
+        }
+        Ok(slot.description)
+    }
+
+    pub fn cloexec(&self, fd: usize) -> Result<bool> {
+        self.slots
+            .get(fd)
+            .and_then(|s| s.as_ref())
+            .map(|s| s.cloexec)
+            .ok_or(Error::new(EBADF))
+    }
+
+    pub fn set_cloexec(&mut self, fd: usize, cloexec: bool) -> Result<()> {
+        let slot = self
+            .slots
+            .get_mut(fd)
+            .and_then(|s| s.as_mut())
+            .ok_or(Error::new(EBADF))?;
+        slot.cloexec = cloexec;
+        Ok(())
+    }
+
+    /// The table `fexec` leaves: the same descriptions minus `O_CLOEXEC` ones.
+    pub fn without_cloexec(&self) -> FileTable {
+        let mut table = self.clone();
+        for slot in table.slots.iter_mut() {
+            if slot.as_ref().is_some_and(|s| s.cloexec) {
+                *slot = None;
+            }
+        }
+        table
+    }
+}
+
+/// Notified whenever a handle's readiness may have changed; `event:`
+/// queues wait here.
+pub static READINESS_CHANGED: WaitCondition = WaitCondition::new();
+
+pub fn readiness_changed() {
+    READINESS_CHANGED.notify_all();
+}
+
+fn scheme_named(name: &str) -> Option<&'static dyn Scheme> {
+    Some(match name {
+        "debug" => &debug::DebugScheme,
+        "file" => &initfs::InitFs,
+        "pipe" => &pipe::PipeScheme,
+        "event" => &event::EventScheme,
+        "null" => &misc::NullScheme,
+        "zero" => &misc::ZeroScheme,
+        "sys" => &misc::SysScheme,
+        "proc" => &proc::ProcScheme,
+        _ => return None,
+    })
+}
+
+/// Opens `path` (`scheme:rest`; no scheme means `file:`).
+pub fn open(path: &str, flags: usize, creds: Creds, pid: Pid) -> Result<Arc<Description>> {
+    let (scheme, rest) = match path.split_once(':') {
+        Some((scheme, rest)) => (scheme, rest),
+        None => ("file", path),
+    };
+    let scheme = scheme_named(scheme).ok_or(Error::new(ENOENT))?;
+    let handle = scheme.open(rest, flags, Caller { pid, creds })?;
+    Ok(Description::new(handle, flags))
+}
+
+/// A `Stat` with the given mode and size, everything else zero.
+pub fn fill_stat(stat: &mut Stat, mode: u16, size: u64) {
+    *stat = Stat::default();
+    stat.st_mode = mode;
+    stat.st_size = size;
+    stat.st_blksize = 4096;
+    stat.st_nlink = 1;
+}
+
+pub const MODE_CHR: u16 = 0o020000 | 0o666;
+pub const MODE_FIFO: u16 = 0o010000 | 0o600;
+pub const MODE_FILE: u16 = 0o100000 | 0o555;

@@ -1,0 +1,96 @@
+//! Copying to and from the current process's memory. Every user pointer is
+//! checked page by page against the address space (present, user, and
+//! writable for stores) before a byte moves: a bad pointer is `EFAULT`,
+//! never a kernel fault.
+
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use syscall::error::*;
+
+use crate::context;
+use crate::memory::paging::USER_END;
+
+/// Largest single transfer (reads and writes return short past it).
+pub const MAX_TRANSFER: usize = 1 << 20;
+
+fn check_range(addr: usize, len: usize) -> Result<()> {
+    let end = addr.checked_add(len).ok_or(Error::new(EFAULT))?;
+    if end as u64 > USER_END {
+        return Err(Error::new(EFAULT));
+    }
+    Ok(())
+}
+
+/// Copies `len` bytes from user address `addr`.
+pub fn copy_in(addr: usize, len: usize) -> Result<Vec<u8>> {
+    check_range(addr, len)?;
+    let mut buf = vec![0u8; len];
+    if len == 0 {
+        return Ok(buf);
+    }
+    let space = context::current()
+        .lock()
+        .space
+        .clone()
+        .ok_or(Error::new(EFAULT))?;
+    if space.lock().read(addr as u64, &mut buf) != len {
+        return Err(Error::new(EFAULT));
+    }
+    Ok(buf)
+}
+
+/// Copies `data` to user address `addr` (which must be writable).
+pub fn copy_out(addr: usize, data: &[u8]) -> Result<()> {
+    check_range(addr, data.len())?;
+    if data.is_empty() {
+        return Ok(());
+    }
+    let space = context::current()
+        .lock()
+        .space
+        .clone()
+        .ok_or(Error::new(EFAULT))?;
+    if space.lock().write(addr as u64, data, false) != data.len() {
+        return Err(Error::new(EFAULT));
+    }
+    Ok(())
+}
+
+/// Checks that `len` bytes at `addr` are writable user memory, before a
+/// call whose side effects must not happen if the copy-out would fail.
+pub fn check_writable(addr: usize, len: usize) -> Result<()> {
+    check_range(addr, len)?;
+    let space = context::current()
+        .lock()
+        .space
+        .clone()
+        .ok_or(Error::new(EFAULT))?;
+    let space = space.lock();
+    let mut page = addr as u64 & !0xFFF;
+    while page < (addr + len) as u64 {
+        match space.translate(page) {
+            Some(t) if t.access.contains(crate::memory::paging::UserAccess::WRITE) => {}
+            _ => return Err(Error::new(EFAULT)),
+        }
+        page += 0x1000;
+    }
+    Ok(())
+}
+
+pub fn read_u64(addr: usize) -> Result<u64> {
+    let b = copy_in(addr, 8)?;
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b);
+    Ok(u64::from_le_bytes(w))
+}
+
+/// A path or other string argument: UTF-8 or `EINVAL`.
+pub fn read_str(addr: usize, len: usize) -> Result<String> {
+    if len > 4096 {
+        return Err(Error::new(ENAMETOOLONG));
+    }
+    let bytes = copy_in(addr, len)?;
+    String::from_utf8(bytes).map_err(|_| Error::new(EINVAL))
+}
