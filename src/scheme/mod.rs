@@ -1,4 +1,4 @@
-//! Schemes (the `name:` namespaces: `debug:`, `file:`, `pipe:`, `event:`,
+//! Schemes (the `name:` namespaces: `debug:`, `serial2:`, `file:`, `pipe:`, `event:`,
 //! `null:`, `zero:`, `proc:`, `sys:`), open file descriptions and the
 //! per-process descriptor table. Every scheme implements `Scheme::open`,
 //! which returns a `Handle`; the descriptor table maps descriptor numbers to
@@ -219,6 +219,7 @@ pub fn readiness_changed() {
 fn scheme_named(name: &str) -> Option<&'static dyn Scheme> {
     Some(match name {
         "debug" => &debug::DebugScheme,
+        "serial2" => &debug::Serial2Scheme,
         "file" => &initfs::InitFs,
         "pipe" => &pipe::PipeScheme,
         "event" => &event::EventScheme,

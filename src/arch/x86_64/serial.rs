@@ -1,9 +1,11 @@
-//! The COM1 16550 UART: the kernel console (output, and input polled on the
-//! timer tick for the `debug:` scheme).
+//! 16550 UARTs: COM1 is the kernel console (`debug:`), COM2 a raw byte
+//! channel (`serial2:`, used by gdbserver). Input is polled on the timer
+//! tick.
 
 use x86_64::instructions::port::Port;
 
 const COM1: u16 = 0x3F8;
+const COM2: u16 = 0x2F8;
 
 /// A 16550 UART at a fixed I/O port base.
 pub struct Uart {
@@ -13,6 +15,10 @@ pub struct Uart {
 impl Uart {
     pub const fn com1() -> Self {
         Uart { base: COM1 }
+    }
+
+    pub const fn com2() -> Self {
+        Uart { base: COM2 }
     }
 
     fn outb(&self, offset: u16, value: u8) {
