@@ -64,7 +64,11 @@ impl Port {
             if input.len() >= INPUT_LIMIT {
                 input.pop_front();
             }
-            input.push_back(if self.translate_cr && b == b'\r' { b'\n' } else { b });
+            input.push_back(if self.translate_cr && b == b'\r' {
+                b'\n'
+            } else {
+                b
+            });
             got = true;
         }
         drop(input);

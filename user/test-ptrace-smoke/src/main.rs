@@ -23,8 +23,13 @@ fn main(_args: &[&str]) -> i32 {
     let mut t = Tracer::attach(child).expect("attach");
     let _ = syscall::kill(child, syscall::flag::SIGCONT);
     loop {
-        match t.resume(PTRACE_SYSCALL, |e| println!("event cause={:#x} a={} b={}", e.cause, e.a, e.b)) {
-            Ok(Stopped::Reached(s)) => println!("stop cause={} nr={} ret={:#x} rip={:#x}", s.cause, s.nr, s.ret, s.addr),
+        match t.resume(PTRACE_SYSCALL, |e| {
+            println!("event cause={:#x} a={} b={}", e.cause, e.a, e.b)
+        }) {
+            Ok(Stopped::Reached(s)) => println!(
+                "stop cause={} nr={} ret={:#x} rip={:#x}",
+                s.cause, s.nr, s.ret, s.addr
+            ),
             Ok(Stopped::Exited(st)) => {
                 println!("exited status={:#x}", st);
                 break;

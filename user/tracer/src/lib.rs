@@ -15,9 +15,9 @@ use alloc::vec::Vec;
 
 pub use abi::{
     EnvRegisters, FloatRegisters, IntRegisters, PtraceEvent, StopInfo, PTRACE_CONT,
-    PTRACE_EVENT_CLONE, PTRACE_SIGNAL, PTRACE_SINGLESTEP, PTRACE_STOP_BREAKPOINT,
-    PTRACE_STOP_EXIT, PTRACE_STOP_POST_SYSCALL, PTRACE_STOP_PRE_SYSCALL, PTRACE_STOP_SIGNAL,
-    PTRACE_STOP_SINGLESTEP, PTRACE_SYSCALL, PTRACE_SYSEMU, PTRACE_WAIT,
+    PTRACE_EVENT_CLONE, PTRACE_SIGNAL, PTRACE_SINGLESTEP, PTRACE_STOP_BREAKPOINT, PTRACE_STOP_EXIT,
+    PTRACE_STOP_POST_SYSCALL, PTRACE_STOP_PRE_SYSCALL, PTRACE_STOP_SIGNAL, PTRACE_STOP_SINGLESTEP,
+    PTRACE_SYSCALL, PTRACE_SYSEMU, PTRACE_WAIT,
 };
 use syscall::error::{Error, Result, EINVAL};
 use syscall::flag::{O_CLOEXEC, O_RDWR};
@@ -279,7 +279,10 @@ impl Tracer {
     }
 
     fn close_all(&mut self) -> Result<()> {
-        for fd in [self.mem.take(), self.int_regs.take()].into_iter().flatten() {
+        for fd in [self.mem.take(), self.int_regs.take()]
+            .into_iter()
+            .flatten()
+        {
             let _ = syscall::close(fd);
         }
         if self.trace != usize::MAX {
