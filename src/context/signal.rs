@@ -92,11 +92,30 @@ const STOP_SIGNALS: u64 =
 /// Signals that can be neither caught, ignored nor blocked.
 pub const UNBLOCKABLE: u64 = (1 << (SIGKILL - 1)) | (1 << (SIGSTOP - 1));
 
-/// Whether the current context has a signal that should interrupt a wait.
+/// Whether the current context has a signal that should interrupt a wait
+/// (`EINTR`): an unblocked pending signal that will do something when
+/// delivered. Signals whose action is to ignore (`SIG_IGN`, or a default of
+/// ignore or continue) do not interrupt; they are delivered (and reported to
+/// a tracer) when the call returns.
 pub fn current_has_pending() -> bool {
     let ctx = context::current();
     let c = ctx.lock();
-    c.signals.pending & !c.signals.mask != 0
+    let pending = c.signals.pending & !(c.signals.mask & !UNBLOCKABLE);
+    if pending == 0 {
+        return false;
+    }
+    let actions = c.actions.lock();
+    (1..NSIG).any(|sig| {
+        pending & bit(sig) != 0
+            && match actions.0[sig].handler {
+                SIG_IGN => false,
+                SIG_DFL => matches!(
+                    default_action(sig),
+                    DefaultAction::Terminate | DefaultAction::Stop
+                ),
+                _ => true,
+            }
+    })
 }
 
 /// Makes `sig` pending on `pid` with the side effects sending has at once:

@@ -131,7 +131,8 @@ fn stop_here(decide: impl Fn(&mut Session) -> StopDecision) -> bool {
         match resume {
             Some(_) if retry => continue,
             Some(resume) => return resume.ignore,
-            None => return false,
+            // SIGKILL wins at once: nothing the stop was about happens.
+            None => crate::process::exit_current(SIGKILL),
         }
     }
 }
