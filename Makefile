@@ -6,7 +6,11 @@ RELEASE  := target/$(TARGET)/release
 KERNEL   := $(RELEASE)/kernel
 # Every folder under user/ with a src/main.rs is a program for /bin.
 USER_PROGRAMS := $(patsubst user/%/src/main.rs,%,$(wildcard user/*/src/main.rs))
-HOST_CRATES   := -p abi -p ptrace-core -p qemu-tests
+# Crates that build and test on the host.
+HOST_CRATES   := -p abi -p ptrace-core -p qemu-tests $(if $(wildcard crates/gdb-remote/Cargo.toml),-p gdb-remote)
+UNIT_CRATES   := -p abi -p ptrace-core $(if $(wildcard crates/gdb-remote/Cargo.toml),-p gdb-remote)
+# What `make run` boots: the demo under strace.
+APPEND        ?= init=/bin/strace -f /bin/demo
 APT_INSTALL   := apt-get install -y --no-install-recommends
 
 .PHONY: all deps build run shell test unit-test qemu-test lint bench clean
@@ -32,7 +36,7 @@ run: deps build
 	APPEND="$(APPEND)" qemu/run.sh
 
 shell: deps build
-	MODE=interactive APPEND="init=/bin/sh" qemu/run.sh
+	MODE=interactive APPEND="init=/bin/init" TIMEOUT=86400 qemu/run.sh
 
 lint: build
 	cargo fmt --all -- --check
@@ -40,7 +44,7 @@ lint: build
 	cargo clippy --release --target $(TARGET) -p kernel $(addprefix -p ,$(USER_PROGRAMS)) -- -D warnings
 
 unit-test:
-	cargo test -p abi -p ptrace-core
+	cargo test $(UNIT_CRATES)
 
 qemu-test: build
 	cargo test -p qemu-tests -- --test-threads=2

@@ -3,7 +3,8 @@
 //! by `make build`) in the init filesystem as `/bin/<folder name>`.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 fn main() {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
@@ -30,16 +31,18 @@ fn main() {
         .unwrap_or_default();
     programs.sort();
 
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo"));
     let mut table = String::from("/// Files of the init filesystem: (path, contents).\n");
     table.push_str("pub static FILES: &[(&str, &[u8])] = &[\n");
     for name in &programs {
         let binary = bin_dir.join(name);
         println!("cargo:rerun-if-changed={}", binary.display());
         if binary.exists() {
+            let embedded = strip_debug_info(&binary, &out_dir.join(format!("bin-{name}")));
             writeln!(
                 table,
                 "    (\"bin/{name}\", include_bytes!({:?})),",
-                binary.display().to_string()
+                embedded.display().to_string()
             )
             .expect("writing to a String");
         } else {
@@ -50,6 +53,27 @@ fn main() {
         }
     }
     table.push_str("];\n");
-    let out = PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo")).join("initfs.rs");
-    std::fs::write(out, table).expect("OUT_DIR is writable");
+    std::fs::write(out_dir.join("initfs.rs"), table).expect("OUT_DIR is writable");
+}
+
+/// A copy of `binary` without debug sections (the guest never reads them;
+/// the host's gdb uses the original), or `binary` itself if `strip` is not
+/// installed.
+fn strip_debug_info(binary: &Path, stripped: &Path) -> PathBuf {
+    let ok = Command::new("strip")
+        .arg("--strip-debug")
+        .arg("-o")
+        .arg(stripped)
+        .arg(binary)
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        stripped.to_path_buf()
+    } else {
+        println!(
+            "cargo:warning=strip failed or is missing: embedding {} with its debug info",
+            binary.display()
+        );
+        binary.to_path_buf()
+    }
 }

@@ -46,6 +46,11 @@ fn time_calls() {
 }
 
 #[test]
+fn fpu_and_sse_state_per_context() {
+    run_suite("test-fpu", "microvm");
+}
+
+#[test]
 fn process_calls_on_q35() {
     run_suite("test-proc", "q35");
 }
