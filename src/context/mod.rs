@@ -119,6 +119,9 @@ pub struct Context {
     /// A signal handler was entered during this kernel entry (a
     /// single-stepped tracee stops at its first instruction).
     pub handler_entered: bool,
+    /// This kernel entry is a `syscall` instruction executed under the
+    /// kernel's single-step: the step ends when the call returns.
+    pub stepped_syscall: bool,
     /// A tracer wrote the registers: return with `iretq`, never `sysretq`.
     pub force_iret: bool,
 }
@@ -181,6 +184,7 @@ pub fn init_idle() {
         tracer: 0,
         kernel_tf: false,
         handler_entered: false,
+        stepped_syscall: false,
         force_iret: false,
     };
     CONTEXTS.lock().insert(0, Arc::new(Mutex::new(ctx)));
@@ -236,6 +240,7 @@ pub fn create(spawn: Spawn) -> ContextRef {
         tracer: 0,
         kernel_tf: false,
         handler_entered: false,
+        stepped_syscall: false,
         force_iret: false,
     };
     let ctx = Arc::new(Mutex::new(ctx));

@@ -14,7 +14,7 @@ use ptrace_core::regs;
 use ptrace_core::session::{Session, WriteReply};
 use syscall::data::Stat;
 use syscall::error::*;
-use syscall::flag::{EventFlags, O_EXCL, O_RDONLY, O_WRONLY, SIGKILL};
+use syscall::flag::{EventFlags, O_ACCMODE, O_EXCL, O_RDONLY, O_WRONLY, SIGKILL};
 
 use super::{register, session_holding_child, session_of, unregister, Tracee};
 use crate::arch::switch::{mxcsr_mask, read_user_bases};
@@ -76,6 +76,13 @@ pub fn open_proc_file(
 pub fn open_sibling(pid: Pid, buf: &[u8], flags: usize, caller: Caller) -> Result<Arc<dyn Handle>> {
     let name = core::str::from_utf8(buf).map_err(|_| err(EINVAL))?;
     let file = parse_sibling(name).map_err(err)?;
+    // A read-only sibling (`stop`, `status`) is opened for reading whatever
+    // the original handle's access mode was.
+    let flags = if file.is_read_only() {
+        (flags & !O_ACCMODE) | O_RDONLY
+    } else {
+        flags
+    };
     open_proc_file(pid, file, flags, caller)
 }
 
@@ -174,6 +181,10 @@ impl Handle for TraceFile {
     fn stat(&self, stat: &mut Stat) -> Result<()> {
         fill_stat(stat, MODE_CHR, 0);
         Ok(())
+    }
+
+    fn dup(&self, buf: &[u8], flags: usize, caller: Caller) -> Result<Arc<dyn Handle>> {
+        super::open_sibling(self.tracee.pid, buf, flags, caller)
     }
 
     fn readiness(&self) -> EventFlags {

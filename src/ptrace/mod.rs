@@ -234,14 +234,39 @@ fn step_stop(frame: &mut TrapFrame) {
     stop_here(|s| s.stop_point(StopKind::SingleStep, stop));
 }
 
+/// First thing on every entry from user mode: the trap flag the kernel set
+/// for single-stepping is taken out of the saved user rflags, so nothing
+/// the kernel saves (signal frames) or shows (`regs/int`) carries it; the
+/// return path sets it again while the tracer still steps. A `syscall`
+/// executed under the kernel's step is noted: the step ends when it returns.
+pub fn on_user_entry(frame: &mut TrapFrame) {
+    if frame.rflags & TRAP_FLAG == 0 {
+        return;
+    }
+    let ctx = context::current();
+    let mut c = ctx.lock();
+    if c.kernel_tf {
+        frame.rflags &= !TRAP_FLAG;
+        if frame.vector == SYSCALL_VECTOR {
+            frame.r11 &= !TRAP_FLAG;
+            c.stepped_syscall = true;
+        }
+    }
+}
+
 /// Last thing before any return to user mode: a single-step stop after a
-/// `syscall` or at a signal handler's first instruction, then the trap flag
-/// as the session wants it.
+/// stepped `syscall` (also one that was `fexec`: the stop is at the new
+/// program's entry) or at a signal handler's first instruction, then the
+/// trap flag as the session wants it.
 pub fn before_user_return(frame: &mut TrapFrame) {
     let ctx = context::current();
-    let (entered_handler, pid) = {
+    let (entered_handler, stepped_syscall, pid) = {
         let mut c = ctx.lock();
-        (core::mem::take(&mut c.handler_entered), c.pid)
+        (
+            core::mem::take(&mut c.handler_entered),
+            core::mem::take(&mut c.stepped_syscall),
+            c.pid,
+        )
     };
     let Some(tracee) = session_of(pid) else {
         let mut c = ctx.lock();
@@ -252,7 +277,7 @@ pub fn before_user_return(frame: &mut TrapFrame) {
         return;
     };
     let stepping = tracee.session.lock().single_stepping();
-    if stepping && (frame.vector == SYSCALL_VECTOR || entered_handler) {
+    if stepping && (stepped_syscall || entered_handler) {
         // The `syscall` instruction (or the signal delivery) was the step.
         step_stop(frame);
     }

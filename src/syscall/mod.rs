@@ -31,6 +31,7 @@ fn encode(result: Result<usize>) -> u64 {
 /// Called by the `syscall` entry with the saved user registers. Returns
 /// true when `sysretq` may be used to return.
 pub extern "C" fn dispatch(frame: &mut TrapFrame) -> bool {
+    crate::ptrace::on_user_entry(frame);
     let skipped = crate::ptrace::syscall_entry_stop(frame);
     let call = InterruptedSyscall {
         nr: frame.rax as usize,

@@ -62,6 +62,9 @@ pub fn copy_out(addr: usize, data: &[u8]) -> Result<()> {
 /// call whose side effects must not happen if the copy-out would fail.
 pub fn check_writable(addr: usize, len: usize) -> Result<()> {
     check_range(addr, len)?;
+    if len == 0 {
+        return Ok(());
+    }
     let space = context::current()
         .lock()
         .space

@@ -11,6 +11,9 @@ pub const PAGE_FAULT: u64 = 14;
 
 /// Called by `interrupt_entry` with the saved frame.
 pub extern "C" fn dispatch(frame: &mut TrapFrame) {
+    if frame.from_user() {
+        crate::ptrace::on_user_entry(frame);
+    }
     match frame.vector {
         v if v < 32 => exception(frame),
         v if v == TIMER_VECTOR as u64 => {
