@@ -141,7 +141,7 @@ pub fn switch_away() {
 pub fn timer_tick(frame: &mut TrapFrame) {
     wake_sleepers();
     crate::scheme::debug::poll_input();
-    if frame.from_user() {
+    if frame.is_from_user() {
         NEED_RESCHED.store(true, Ordering::Relaxed);
         return_to_user(frame);
     }

@@ -23,7 +23,10 @@ pub fn note_probe_fault(cr2: u64) {
     LAST_PROBE_FAULT.store(cr2, Ordering::Relaxed);
 }
 
-const TESTS: &[(&str, fn() -> TestResult)] = &[
+/// A self-test: its name on the command line and its body.
+type SelfTest = (&'static str, fn() -> TestResult);
+
+const TESTS: &[SelfTest] = &[
     ("frames", frames),
     ("paging", paging),
     ("heap", heap_test),

@@ -132,7 +132,7 @@ impl AddressSpace {
     }
 
     fn check(va: u64) -> Result<(), MapError> {
-        if va % PAGE_SIZE != 0 || va >= USER_END {
+        if !va.is_multiple_of(PAGE_SIZE) || va >= USER_END {
             Err(MapError::BadAddress)
         } else {
             Ok(())

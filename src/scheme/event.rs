@@ -101,7 +101,7 @@ impl Handle for EventQueue {
     }
 
     fn write(&self, buf: &[u8], _pos: &mut u64, _nonblock: bool) -> Result<usize> {
-        if buf.is_empty() || buf.len() % EVENT_SIZE != 0 {
+        if buf.is_empty() || !buf.len().is_multiple_of(EVENT_SIZE) {
             return Err(Error::new(EINVAL));
         }
         let files = crate::context::current().lock().files.clone();

@@ -11,7 +11,7 @@ pub const PAGE_FAULT: u64 = 14;
 
 /// Called by `interrupt_entry` with the saved frame.
 pub extern "C" fn dispatch(frame: &mut TrapFrame) {
-    if frame.from_user() {
+    if frame.is_from_user() {
         crate::ptrace::on_user_entry(frame);
     }
     match frame.vector {
@@ -27,7 +27,7 @@ pub extern "C" fn dispatch(frame: &mut TrapFrame) {
 }
 
 fn exception(frame: &mut TrapFrame) {
-    if frame.from_user() {
+    if frame.is_from_user() {
         crate::sched::user_exception(frame);
         return;
     }

@@ -45,11 +45,11 @@ const _: () = {
     assert!(core::mem::offset_of!(TrapFrame, rip) == SAVED_BYTES);
     assert!(core::mem::offset_of!(TrapFrame, cs) == SAVED_BYTES + 8);
     // The frame must keep the stack 16-byte aligned for the Rust call.
-    assert!(core::mem::size_of::<TrapFrame>() % 16 == 0);
+    assert!(core::mem::size_of::<TrapFrame>().is_multiple_of(16));
 };
 
 impl TrapFrame {
-    pub fn from_user(&self) -> bool {
+    pub fn is_from_user(&self) -> bool {
         self.cs & 3 == 3
     }
 }

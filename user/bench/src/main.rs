@@ -75,12 +75,7 @@ fn traced_getpid(ops: u64, op: u8) -> Result<u64, syscall::Error> {
     let mut t = Tracer::attach(child)?;
     syscall::kill(child, SIGCONT)?;
     let start = now_ns();
-    loop {
-        match t.resume(op, |_| {})? {
-            Stopped::Reached(_) => {}
-            Stopped::Exited(_) => break,
-        }
-    }
+    while let Stopped::Reached(_) = t.resume(op, |_| {})? {}
     let elapsed = now_ns() - start;
     drop(t);
     rt::process::wait(child)?;
