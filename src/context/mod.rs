@@ -3,10 +3,11 @@
 //! context's kernel stack, saved CPU state, credentials, signal state and
 //! references to its address space, descriptor table and signal actions.
 //!
-//! Lock order (outer first): `CONTEXTS` table, then one `Context`, then its
-//! address space / file table / signal actions, then scheme state (pipes,
-//! events, trace sessions), then the run queue. A context lock is never held
-//! across a context switch.
+//! Lock order (outer first; the full list is in docs/design.md): event-queue
+//! registrations, ptrace sessions, the `CONTEXTS` table, one `Context`, its
+//! address space / file table / signal actions, one object's state (pipe,
+//! console input), wait lists and the run queue. A context lock is never
+//! held across a context switch.
 
 pub mod signal;
 pub mod wait;

@@ -8,8 +8,9 @@
 //!
 //! A held tracee is frozen through its context's `held` flag (the scheduler
 //! never runs it) and, at stops it reaches itself, also waits on the
-//! session's tracee queue. Lock order: `SESSIONS`, then a session's mutex,
-//! then contexts (a context lock is never held while taking a session's).
+//! session's tracee queue. Lock order (see docs/design.md): `SESSIONS`,
+//! then a session's mutex, then contexts; a session lock is never taken
+//! while a context lock is held.
 
 pub mod files;
 
