@@ -12,6 +12,10 @@ UNIT_CRATES   := -p abi -p ptrace-core $(if $(wildcard crates/gdb-remote/Cargo.t
 # What `make run` boots: the demo under strace.
 APPEND        ?= init=/bin/strace -f /bin/demo
 APT_INSTALL   := apt-get install -y --no-install-recommends
+LOGS          := target/test-logs
+
+SHELL         := /bin/bash
+.SHELLFLAGS   := -o pipefail -c
 
 .PHONY: all deps build run shell test unit-test qemu-test lint bench clean
 
@@ -44,12 +48,17 @@ lint: build
 	cargo clippy --release --target $(TARGET) -p kernel $(addprefix -p ,$(USER_PROGRAMS)) -- -D warnings
 
 unit-test:
-	cargo test $(UNIT_CRATES)
+	@mkdir -p $(LOGS)
+	cargo test $(UNIT_CRATES) 2>&1 | tee $(LOGS)/unit.log
 
 qemu-test: build
-	cargo test -p qemu-tests -- --test-threads=2
+	@mkdir -p $(LOGS)
+	cargo test -p qemu-tests -- --test-threads=2 2>&1 | tee $(LOGS)/qemu.log
 
+# Everything, then one line with the totals of every cargo test run.
 test: deps lint unit-test qemu-test
+	@cat $(LOGS)/unit.log $(LOGS)/qemu.log | awk '/^test result:/ { p += $$4; f += $$6 } \
+	  END { printf "total: %d passed, %d failed\n", p, f }'
 
 bench: deps build
 	cargo test -p qemu-tests --test bench -- --ignored --nocapture --test-threads=1
