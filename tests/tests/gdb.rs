@@ -1,0 +1,763 @@
+//! gdbserver end to end: the guest runs `gdbserver /bin/gdb-target` as pid
+//! 1, COM2 is a TCP server on the host, and the host's GNU gdb (or a raw
+//! client speaking the remote protocol) debugs the program through it.
+//!
+//! Each test boots its own QEMU on a free port and is bounded: QEMU by the
+//! boot's timeout (and killed when the test ends), gdb by `timeout`.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use qemu_tests::{status, workspace_root, Boot, Running};
+
+/// What gdbserver prints once the program is held and it serves gdb.
+const READY: &str = "gdbserver: waiting for gdb on serial2:";
+
+/// Seconds one gdb run may take (QEMU under TCG on a shared machine is
+/// slow, and the kernel drains COM2's input only on its 100 Hz tick).
+const GDB_TIMEOUT: u64 = 300;
+
+fn elf() -> PathBuf {
+    let path = workspace_root().join("target/x86_64-unknown-none/release/gdb-target");
+    assert!(
+        path.exists(),
+        "{} is missing: build with `make build`",
+        path.display()
+    );
+    path
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("no free TCP port")
+        .port()
+}
+
+/// Boots `gdbserver /bin/gdb-target ARGS` with COM2 on a TCP port and waits
+/// until it serves.
+fn start(name: &str, target_args: &str) -> (Running, u16) {
+    assert!(
+        Command::new("gdb").arg("--version").output().is_ok(),
+        "gdb is not installed (`make deps` installs it)"
+    );
+    let port = free_port();
+    let append = format!("init=/bin/gdbserver /bin/gdb-target {target_args}");
+    let mut running = Boot::new(name, append.trim_end())
+        .machine("q35")
+        .timeout(600)
+        .extra_qemu_args(&format!("-serial tcp:127.0.0.1:{port},server=on,wait=off"))
+        .spawn();
+    running.wait_for(READY, Duration::from_secs(180));
+    (running, port)
+}
+
+/// The gdb command line: batch mode, no init files, the program's ELF for
+/// symbols, connected to the guest, then `commands` one `-ex` each (an
+/// error in one does not stop the others).
+fn gdb_args(port: u16, commands: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = ["-nx", "-batch", "-ex", "set remotetimeout 60", "-ex"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.push("set pagination off".into());
+    args.push(elf().display().to_string());
+    args.push("-ex".into());
+    args.push(format!("target remote 127.0.0.1:{port}"));
+    for command in commands {
+        args.push("-ex".into());
+        args.push(command.to_string());
+    }
+    args
+}
+
+/// Runs gdb to the end; returns what it printed (stdout and stderr).
+fn gdb(port: u16, commands: &[&str]) -> String {
+    let output = Command::new("timeout")
+        .args(["--kill-after=5", &GDB_TIMEOUT.to_string(), "gdb"])
+        .args(gdb_args(port, commands))
+        .stdin(Stdio::null())
+        .output()
+        .expect("cannot run gdb");
+    let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&output.stderr));
+    text
+}
+
+/// Runs gdb on a pseudo-terminal (through `script`), so that typing Ctrl-C
+/// works as for a user: once `ready()` holds (at most two minutes) and one
+/// more second has passed, a 0x03 byte is typed. Returns what gdb printed.
+fn gdb_with_ctrl_c(port: u16, commands: &[&str], ready: impl Fn() -> bool) -> String {
+    let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+    let mut line = String::from("gdb");
+    for arg in gdb_args(port, commands) {
+        line.push(' ');
+        line.push_str(&quote(&arg));
+    }
+    let mut child = Command::new("timeout")
+        .args(["--kill-after=5", &GDB_TIMEOUT.to_string()])
+        .args(["script", "-qfec", &line, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot run script(1) for gdb");
+    let text = Arc::new(Mutex::new(String::new()));
+    let mut readers = Vec::new();
+    let stdout = child.stdout.take().expect("piped");
+    let stderr = child.stderr.take().expect("piped");
+    for mut pipe in [
+        Box::new(stdout) as Box<dyn Read + Send>,
+        Box::new(stderr) as Box<dyn Read + Send>,
+    ] {
+        let text = Arc::clone(&text);
+        readers.push(std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                text.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        }));
+    }
+    let mut stdin = child.stdin.take().expect("piped");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !ready() && Instant::now() < deadline {
+        if child.try_wait().ok().flatten().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let _ = stdin.write_all(b"\x03");
+    let _ = stdin.flush();
+    let _ = child.wait();
+    drop(stdin);
+    for reader in readers {
+        let _ = reader.join();
+    }
+    let out = text.lock().unwrap().replace("\r\n", "\n");
+    out
+}
+
+fn parse_hex(text: &str) -> Option<u64> {
+    let digits: String = text
+        .trim_start_matches("0x")
+        .chars()
+        .take_while(char::is_ascii_hexdigit)
+        .collect();
+    u64::from_str_radix(&digits, 16).ok()
+}
+
+/// The hex number right after the first `prefix` in `out`.
+fn hex_after(out: &str, prefix: &str) -> Option<u64> {
+    let at = out.find(prefix)? + prefix.len();
+    parse_hex(&out[at..])
+}
+
+/// The lines gdb printed after `echo @name` and before the next marker.
+fn section<'a>(out: &'a str, name: &str) -> &'a str {
+    let marker = format!("@{name}\n");
+    let Some(at) = out.find(&marker) else {
+        return "";
+    };
+    let rest = &out[at + marker.len()..];
+    let end = rest.find("\n@").map_or(rest.len(), |e| e + 1);
+    &rest[..end]
+}
+
+/// The value of the `print` in section `name` (`$N = VALUE`).
+fn printed<'a>(out: &'a str, name: &str) -> Option<&'a str> {
+    section(out, name)
+        .lines()
+        .find(|l| l.starts_with('$'))
+        .and_then(|l| l.split_once(" = "))
+        .map(|(_, v)| v.trim())
+}
+
+/// `rip 0x... ` from `info registers rip` in section `name`.
+fn rip_in(out: &str, name: &str) -> Option<u64> {
+    let line = section(out, name).lines().find(|l| l.starts_with("rip"))?;
+    parse_hex(line.split_whitespace().nth(1)?)
+}
+
+/// The address gdb gives for a function of the ELF file.
+fn symbol(name: &str) -> u64 {
+    let out = Command::new("gdb")
+        .args(["-nx", "-batch", "-ex", &format!("info address {name}")])
+        .arg(elf())
+        .output()
+        .expect("cannot run gdb");
+    let text = String::from_utf8_lossy(&out.stdout);
+    hex_after(&text, " is at 0x").unwrap_or_else(|| panic!("no address for {name}: {text}"))
+}
+
+fn check(ok: bool, what: &str, out: &str, qemu: &Running) {
+    if !ok {
+        panic!(
+            "{what}\n---- gdb output ----\n{out}\n---- serial log so far ----\n{}",
+            qemu.serial()
+        );
+    }
+}
+
+/// `echo @name` as a gdb command (gdb turns `\n` into a newline).
+fn mark(name: &str) -> String {
+    format!("echo @{name}\\n")
+}
+
+#[test]
+fn gdb_breaks_steps_prints_and_sees_the_exit() {
+    let (qemu, port) = start("gdb-session", "");
+    let commands: Vec<String> = vec![
+        "info files".into(),
+        mark("entry"),
+        "info registers rip".into(),
+        "stepi".into(),
+        mark("entry_step"),
+        "info registers rip".into(),
+        "info address add_numbers".into(),
+        "break add_numbers".into(),
+        "continue".into(),
+        mark("rip1"),
+        "info registers rip".into(),
+        mark("a"),
+        "print a".into(),
+        mark("b"),
+        "print b".into(),
+        mark("counter0"),
+        "print COUNTER".into(),
+        mark("a_in_memory"),
+        "x/gx &a".into(),
+        "stepi".into(),
+        mark("rip2"),
+        "info registers rip".into(),
+        mark("rsp"),
+        "info registers rsp".into(),
+        mark("stack"),
+        "x/4gx $rsp".into(),
+        mark("finish"),
+        "finish".into(),
+        "break bump_counter".into(),
+        mark("second_call"),
+        "continue".into(),
+        "delete 1".into(),
+        mark("bump1"),
+        "continue".into(),
+        mark("by1"),
+        "print by".into(),
+        mark("counter1"),
+        "print COUNTER".into(),
+        mark("bump2"),
+        "continue".into(),
+        mark("counter2"),
+        "print COUNTER".into(),
+        "delete".into(),
+        mark("end"),
+        "continue".into(),
+    ];
+    let commands: Vec<&str> = commands.iter().map(String::as_str).collect();
+    let out = gdb(port, &commands);
+
+    // Held at the program's entry point; one instruction further after
+    // stepi.
+    let entry = hex_after(&out, "Entry point: 0x");
+    let at_entry = rip_in(&out, "entry");
+    check(
+        entry.is_some() && at_entry == entry,
+        &format!("the program is at {at_entry:x?}, not its entry point {entry:x?}"),
+        &out,
+        &qemu,
+    );
+    let stepped = rip_in(&out, "entry_step");
+    check(
+        stepped.is_some_and(|r| r > entry.unwrap() && r <= entry.unwrap() + 15),
+        &format!("stepi at the entry point went to {stepped:x?}"),
+        &out,
+        &qemu,
+    );
+    let sym = hex_after(&out, "Symbol \"add_numbers\" is at 0x");
+    let bp = hex_after(&out, "Breakpoint 1 at 0x");
+    check(
+        sym.is_some() && bp.is_some(),
+        "no symbol or breakpoint address",
+        &out,
+        &qemu,
+    );
+    let (sym, bp) = (sym.unwrap(), bp.unwrap());
+    check(
+        (sym..sym + 64).contains(&bp),
+        &format!("breakpoint {bp:#x} is not just after add_numbers {sym:#x}"),
+        &out,
+        &qemu,
+    );
+    check(
+        out.contains("Breakpoint 1, gdb_target::add_numbers (a=2, b=40)"),
+        "continue did not stop at add_numbers(2, 40)",
+        &out,
+        &qemu,
+    );
+    // After a software breakpoint the pc is the breakpoint's address.
+    let rip1 = rip_in(&out, "rip1");
+    check(
+        rip1 == Some(bp),
+        &format!("rip after the breakpoint is {rip1:x?}, expected {bp:#x}"),
+        &out,
+        &qemu,
+    );
+    check(printed(&out, "a") == Some("2"), "print a", &out, &qemu);
+    check(printed(&out, "b") == Some("40"), "print b", &out, &qemu);
+    check(
+        printed(&out, "counter0") == Some("0"),
+        "print COUNTER",
+        &out,
+        &qemu,
+    );
+    check(
+        section(&out, "a_in_memory").contains(":\t0x0000000000000002"),
+        "x/gx &a does not show 2",
+        &out,
+        &qemu,
+    );
+    let rip2 = rip_in(&out, "rip2");
+    check(
+        rip2.is_some_and(|r| r > bp && r <= bp + 15),
+        &format!("stepi moved rip from {bp:#x} to {rip2:x?}"),
+        &out,
+        &qemu,
+    );
+    // x/4gx $rsp: two lines of two quadwords, starting at rsp.
+    let rsp = section(&out, "rsp")
+        .lines()
+        .find(|l| l.starts_with("rsp"))
+        .and_then(|l| parse_hex(l.split_whitespace().nth(1)?));
+    let stack: Vec<&str> = section(&out, "stack")
+        .lines()
+        .filter(|l| l.starts_with("0x"))
+        .collect();
+    let well_formed = stack.len() == 2
+        && stack.iter().all(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            words.len() == 3
+                && words[1..]
+                    .iter()
+                    .all(|w| w.len() == 18 && w.starts_with("0x"))
+        });
+    check(
+        well_formed && rsp.is_some() && parse_hex(stack[0]) == rsp,
+        &format!("x/4gx $rsp (rsp {rsp:x?}) gave {stack:?}"),
+        &out,
+        &qemu,
+    );
+    check(
+        section(&out, "finish").contains("Value returned is $")
+            && section(&out, "finish").contains(" = 42"),
+        "finish did not return 42",
+        &out,
+        &qemu,
+    );
+    check(
+        section(&out, "second_call").contains("Breakpoint 1, gdb_target::add_numbers (a=42, b=1)"),
+        "the second call of add_numbers was not caught",
+        &out,
+        &qemu,
+    );
+    check(
+        section(&out, "bump1").contains("Breakpoint 2, gdb_target::bump_counter (by=1)"),
+        "no stop at bump_counter(1)",
+        &out,
+        &qemu,
+    );
+    check(printed(&out, "by1") == Some("1"), "print by", &out, &qemu);
+    check(
+        printed(&out, "counter1") == Some("0"),
+        "COUNTER before the first bump",
+        &out,
+        &qemu,
+    );
+    check(
+        section(&out, "bump2").contains("Breakpoint 2, gdb_target::bump_counter (by=2)"),
+        "no stop at bump_counter(2)",
+        &out,
+        &qemu,
+    );
+    check(
+        printed(&out, "counter2") == Some("1"),
+        "COUNTER after the first bump",
+        &out,
+        &qemu,
+    );
+    check(
+        section(&out, "end").contains("exited with code 07]"),
+        "the exit was not reported as code 07",
+        &out,
+        &qemu,
+    );
+    // gdbserver ends with the program's status: 7, a failing pid 1.
+    qemu.wait_timeout(Duration::from_secs(120))
+        .expect_status(status::FAILURE)
+        .expect_contains("gdb-target: total=48 counter=6")
+        .expect_contains("gdbserver: /bin/gdb-target exited 7");
+}
+
+/// A raw client of the remote protocol on the guest's COM2.
+struct Raw {
+    stream: TcpStream,
+    pending: Vec<u8>,
+}
+
+fn checksum(bytes: &[u8]) -> u8 {
+    bytes.iter().fold(0u8, |s, &b| s.wrapping_add(b))
+}
+
+fn framed(payload: &str) -> Vec<u8> {
+    format!("${payload}#{:02x}", checksum(payload.as_bytes())).into_bytes()
+}
+
+impl Raw {
+    fn connect(port: u16) -> Raw {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match TcpStream::connect(("127.0.0.1", port)) {
+                Ok(stream) => {
+                    stream
+                        .set_read_timeout(Some(Duration::from_millis(200)))
+                        .unwrap();
+                    return Raw {
+                        stream,
+                        pending: Vec::new(),
+                    };
+                }
+                Err(e) if Instant::now() > deadline => panic!("cannot connect to COM2: {e}"),
+                Err(_) => std::thread::sleep(Duration::from_millis(200)),
+            }
+        }
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write to COM2");
+    }
+
+    /// Reads until `done(received)` or `timeout`; returns what came.
+    fn read_until(&mut self, timeout: Duration, done: impl Fn(&[u8]) -> bool) -> Vec<u8> {
+        let deadline = Instant::now() + timeout;
+        let mut buf = [0u8; 4096];
+        while !done(&self.pending) && Instant::now() < deadline {
+            match self.stream.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => self.pending.extend_from_slice(&buf[..n]),
+                Err(_) => {}
+            }
+        }
+        std::mem::take(&mut self.pending)
+    }
+
+    /// Whatever arrives within `time`.
+    fn drain(&mut self, time: Duration) -> Vec<u8> {
+        self.read_until(time, |_| false)
+    }
+
+    /// Reads one `+`/`-` prefix and one whole packet; returns
+    /// `(prefix, payload)` and checks the checksum.
+    fn reply(&mut self) -> (String, String) {
+        let complete = |b: &[u8]| {
+            b.iter()
+                .position(|&c| c == b'#')
+                .is_some_and(|h| b.len() >= h + 3)
+        };
+        let got = self.read_until(Duration::from_secs(60), complete);
+        let text = String::from_utf8_lossy(&got).into_owned();
+        let dollar = text
+            .find('$')
+            .unwrap_or_else(|| panic!("no packet in {text:?}"));
+        let hash = text
+            .rfind('#')
+            .unwrap_or_else(|| panic!("no checksum in {text:?}"));
+        let payload = &text[dollar + 1..hash];
+        let sum = u8::from_str_radix(&text[hash + 1..hash + 3], 16).expect("hex checksum");
+        assert_eq!(
+            sum,
+            checksum(payload.as_bytes()),
+            "bad checksum in {text:?}"
+        );
+        (text[..dollar].to_string(), payload.to_string())
+    }
+
+    /// Sends a packet; expects `+` and a reply, whose payload it returns.
+    fn ask(&mut self, payload: &str) -> String {
+        self.send(&framed(payload));
+        let (prefix, reply) = self.reply();
+        assert_eq!(prefix, "+", "ack for {payload:?} (reply {reply:?})");
+        reply
+    }
+}
+
+/// `T05...;10:<rip>;` → rip.
+fn stop_rip(reply: &str) -> Option<u64> {
+    let at = reply.find(";10:")? + 4;
+    let hex = reply.get(at..at + 16)?;
+    let bytes: Vec<u8> = (0..8)
+        .map(|i| u8::from_str_radix(&hex[i * 2..i * 2 + 2], 16).ok())
+        .collect::<Option<_>>()?;
+    Some(u64::from_le_bytes(bytes.try_into().ok()?))
+}
+
+fn le_hex(value: u64) -> String {
+    value
+        .to_le_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[test]
+fn gdbserver_survives_malformed_packets_then_serves_gdb() {
+    let add_numbers = symbol("add_numbers");
+    let (qemu, port) = start("gdb-malformed", "");
+    let mut raw = Raw::connect(port);
+
+    // Noise between packets is ignored.
+    raw.send(b"hello\r\n\x00\xff junk ### \x7f");
+    assert_eq!(raw.drain(Duration::from_secs(2)), b"", "reply to noise");
+    // A bad checksum is answered `-`.
+    raw.send(b"$qC#00");
+    assert_eq!(
+        raw.read_until(Duration::from_secs(30), |b| !b.is_empty()),
+        b"-",
+        "reply to a bad checksum"
+    );
+    // A packet cut short by the next one is dropped; the next one counts.
+    raw.send(b"$m10,");
+    raw.send(b"$?#3f");
+    let (prefix, stop) = raw.reply();
+    assert_eq!(prefix, "+");
+    assert!(
+        stop.starts_with("T05thread:"),
+        "? after a cut packet: {stop:?}"
+    );
+    // Unknown packets get the empty reply; bad arguments an error.
+    assert_eq!(raw.ask("vMustReplyEmpty"), "");
+    assert_eq!(raw.ask("qNoSuchThing:1"), "");
+    for bad in [
+        "mzz,4", "m10", "M10,2:cc", "Z0,xyz,1", "Cxyz", "P10=12", "Hgq",
+    ] {
+        let reply = raw.ask(bad);
+        assert!(reply.starts_with('E'), "{bad:?} got {reply:?}");
+    }
+    // A G image that does not end on a register boundary.
+    assert!(raw.ask("G00").starts_with('E'), "short G");
+    // Memory the program does not map.
+    assert!(raw.ask("m10,4").starts_with('E'), "unmapped memory");
+    // `-` asks for the last reply again.
+    let last = raw.ask("p10");
+    raw.send(b"-");
+    let (_, again) = raw.reply();
+    assert_eq!(again, last, "retransmission after -");
+    // The whole register file: 552 bytes.
+    assert_eq!(raw.ask("g").len(), 552 * 2, "g reply length");
+    // An overlong packet (a valid checksum) is refused with an error.
+    let long = "a".repeat(0x4000 + 16);
+    let reply = raw.ask(&long);
+    assert!(reply.starts_with('E'), "overlong packet got {reply:?}");
+
+    // A breakpoint, continued over by the stub itself. This client never
+    // said `swbreak+`, so the pc is reported just past the int3, as after a
+    // hardware trap, and the client moves it back, like gdb.
+    let original = raw.ask(&format!("m{add_numbers:x},1"));
+    assert_eq!(raw.ask(&format!("Z0,{add_numbers:x},1")), "OK");
+    assert_eq!(
+        raw.ask(&format!("m{add_numbers:x},1")),
+        original,
+        "memory reads show the original byte under a breakpoint"
+    );
+    let stop = raw.ask("c");
+    assert!(stop.starts_with("T05thread:"), "c: {stop:?}");
+    assert!(
+        !stop.contains("swbreak"),
+        "swbreak without swbreak+: {stop:?}"
+    );
+    assert_eq!(stop_rip(&stop), Some(add_numbers + 1), "rip in {stop:?}");
+    assert_eq!(raw.ask("p5"), le_hex(2), "rdi at the first call");
+    assert_eq!(raw.ask(&format!("P10={}", le_hex(add_numbers))), "OK");
+    // Continuing from the breakpoint steps over it and stops at the next
+    // call.
+    let stop = raw.ask("c");
+    assert_eq!(
+        stop_rip(&stop),
+        Some(add_numbers + 1),
+        "second stop {stop:?}"
+    );
+    assert_eq!(raw.ask("p5"), le_hex(42), "rdi at the second call");
+    assert_eq!(raw.ask(&format!("P10={}", le_hex(add_numbers))), "OK");
+    assert_eq!(raw.ask(&format!("z0,{add_numbers:x},1")), "OK");
+    drop(raw);
+    std::thread::sleep(Duration::from_secs(1));
+
+    // A real gdb session after all that.
+    let commands: Vec<String> = vec![
+        mark("where"),
+        "info registers rip".into(),
+        "break bump_counter".into(),
+        mark("bump"),
+        "continue".into(),
+        mark("counter"),
+        "print gdb_target::COUNTER".into(),
+        mark("kill"),
+        "kill".into(),
+    ];
+    let commands: Vec<&str> = commands.iter().map(String::as_str).collect();
+    let out = gdb(port, &commands);
+    check(
+        rip_in(&out, "where") == Some(add_numbers),
+        "gdb does not find the program where the raw client left it",
+        &out,
+        &qemu,
+    );
+    check(
+        section(&out, "bump").contains("gdb_target::bump_counter (by=1)"),
+        "gdb did not stop at bump_counter(1)",
+        &out,
+        &qemu,
+    );
+    check(
+        printed(&out, "counter") == Some("0"),
+        "print gdb_target::COUNTER",
+        &out,
+        &qemu,
+    );
+    check(
+        section(&out, "kill").contains("killed]"),
+        "kill was not confirmed",
+        &out,
+        &qemu,
+    );
+    qemu.wait_timeout(Duration::from_secs(120))
+        .expect_status(status::FAILURE)
+        .expect_contains("gdbserver: /bin/gdb-target killed by SIGKILL");
+}
+
+#[test]
+fn gdb_interrupts_with_ctrl_c_writes_memory_and_detaches() {
+    let (qemu, port) = start("gdb-ctrl-c", "loop");
+    let commands: Vec<String> = vec![
+        mark("run"),
+        "continue".into(),
+        mark("counter"),
+        "print gdb_target::COUNTER".into(),
+        "set var gdb_target::KEEP_GOING = 0".into(),
+        mark("keep_going"),
+        "print gdb_target::KEEP_GOING".into(),
+        mark("detach"),
+        "detach".into(),
+    ];
+    let commands: Vec<&str> = commands.iter().map(String::as_str).collect();
+    // The program prints its first line once gdb has let it run.
+    let out = gdb_with_ctrl_c(port, &commands, || {
+        qemu.serial().contains("gdb-target: looping")
+    });
+    check(
+        section(&out, "run").contains("Program received signal SIGINT"),
+        "Ctrl-C did not stop the program with SIGINT",
+        &out,
+        &qemu,
+    );
+    let counter = printed(&out, "counter").and_then(|v| v.parse::<u64>().ok());
+    check(
+        counter.is_some_and(|c| c > 0),
+        &format!("COUNTER after running a while is {counter:?}"),
+        &out,
+        &qemu,
+    );
+    check(
+        printed(&out, "keep_going") == Some("0"),
+        "set var did not stick",
+        &out,
+        &qemu,
+    );
+    check(
+        section(&out, "detach").contains("detached]"),
+        "detach was not confirmed",
+        &out,
+        &qemu,
+    );
+    // Detached, the program sees KEEP_GOING = 0 and ends by itself; the
+    // SIGINT it was stopped at was discarded (gdb does not pass SIGINT).
+    qemu.wait_timeout(Duration::from_secs(120))
+        .expect_status(status::FAILURE)
+        .expect_contains("gdb-target: loop ended")
+        .expect_contains("gdbserver: /bin/gdb-target exited 7");
+}
+
+#[test]
+fn gdb_sees_a_fault_as_a_signal_stop_then_the_death() {
+    let (qemu, port) = start("gdb-segv", "segv");
+    let commands: Vec<String> = vec![
+        mark("run"),
+        "continue".into(),
+        mark("where"),
+        "bt 1".into(),
+        mark("again"),
+        "continue".into(),
+    ];
+    let commands: Vec<&str> = commands.iter().map(String::as_str).collect();
+    let out = gdb(port, &commands);
+    check(
+        section(&out, "run").contains("Program received signal SIGSEGV"),
+        "the fault was not reported as SIGSEGV",
+        &out,
+        &qemu,
+    );
+    check(
+        section(&out, "where").contains("gdb_target::segv"),
+        "the fault is not in gdb_target::segv",
+        &out,
+        &qemu,
+    );
+    check(
+        section(&out, "again").contains("Program terminated with signal SIGSEGV"),
+        "continuing did not deliver SIGSEGV",
+        &out,
+        &qemu,
+    );
+    qemu.wait_timeout(Duration::from_secs(120))
+        .expect_status(status::FAILURE)
+        .expect_contains("gdbserver: /bin/gdb-target killed by SIGSEGV");
+}
+
+#[test]
+fn gdb_signal_command_delivers_a_new_signal() {
+    let (qemu, port) = start("gdb-signal", "");
+    let commands: Vec<String> = vec![
+        "break add_numbers".into(),
+        mark("run"),
+        "continue".into(),
+        mark("signal"),
+        "signal SIGUSR1".into(),
+    ];
+    let commands: Vec<&str> = commands.iter().map(String::as_str).collect();
+    let out = gdb(port, &commands);
+    check(
+        section(&out, "run").contains("Breakpoint 1, gdb_target::add_numbers"),
+        "no stop at add_numbers",
+        &out,
+        &qemu,
+    );
+    // SIGUSR1 is 10 for the kernel and 30 on the wire; its default action
+    // ends the program.
+    check(
+        section(&out, "signal").contains("Program terminated with signal SIGUSR1"),
+        "signal SIGUSR1 did not end the program",
+        &out,
+        &qemu,
+    );
+    qemu.wait_timeout(Duration::from_secs(120))
+        .expect_status(status::FAILURE)
+        .expect_contains("gdbserver: /bin/gdb-target killed by SIGUSR1");
+}
