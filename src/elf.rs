@@ -27,6 +27,9 @@ impl From<MapError> for LoadError {
 
 /// Lowest address a segment may use (page 0 stays unmapped).
 const MIN_ADDR: u64 = PAGE_SIZE;
+/// Largest segment a program may ask for (its pages are all mapped at
+/// load time).
+const MAX_SEGMENT: u64 = 64 << 20;
 /// Segments must lie below the stack area.
 const MAX_ADDR: u64 = USER_END - (1 << 32);
 
@@ -57,6 +60,7 @@ pub fn load(image: &[u8], space: &mut AddressSpace) -> Result<u64, LoadError> {
             .checked_add(ph.p_filesz)
             .ok_or(LoadError::Malformed)?;
         if ph.p_filesz > ph.p_memsz
+            || ph.p_memsz > MAX_SEGMENT
             || ph.p_vaddr < MIN_ADDR
             || end > MAX_ADDR
             || file_end > image.len() as u64

@@ -142,10 +142,18 @@ pub fn spawn_init(argv: &[String]) -> Result<Pid> {
         fs_base: 0,
         gs_base: 0,
         frame: initial_frame(image.entry, image.sp),
-    });
+    })
+    .map_err(create_error)?;
     let pid = ctx.lock().pid;
     sched::start_context(pid);
     Ok(pid)
+}
+
+fn create_error(e: context::CreateError) -> Error {
+    Error::new(match e {
+        context::CreateError::TooMany => EAGAIN,
+        context::CreateError::OutOfMemory => ENOMEM,
+    })
 }
 
 /// `clone(flags)`: the child starts from the parent's registers at the
@@ -168,7 +176,10 @@ pub fn clone(flags: usize, frame: &TrapFrame) -> Result<Pid> {
     let space = if flags.contains(CloneFlags::CLONE_VM) {
         space
     } else {
-        let copy = space.lock().duplicate().map_err(|_| Error::new(ENOMEM))?;
+        let copy = space.lock().duplicate().map_err(|e| {
+            crate::debug!("clone: cannot copy the address space: {:?}", e);
+            Error::new(ENOMEM)
+        })?;
         Arc::new(Mutex::new(copy))
     };
     let files = if flags.contains(CloneFlags::CLONE_FILES) {
@@ -200,7 +211,8 @@ pub fn clone(flags: usize, frame: &TrapFrame) -> Result<Pid> {
         fs_base,
         gs_base,
         frame: child_frame,
-    });
+    })
+    .map_err(create_error)?;
     let pid = child.lock().pid;
     if !crate::ptrace::on_clone(ppid, pid, flags.bits()) {
         sched::start_context(pid);
@@ -278,6 +290,7 @@ pub fn exit_current(status: usize) -> ! {
             c.ppid,
         )
     };
+    crate::ptrace::on_tracer_exit(pid, &files);
     drop(files);
     drop(space);
     drop(actions);

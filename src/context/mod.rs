@@ -16,7 +16,6 @@ use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::sync::Arc;
-use alloc::vec;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
@@ -66,14 +65,18 @@ pub struct ArchState {
 }
 
 impl ArchState {
-    fn new() -> Box<ArchState> {
-        Box::new(ArchState {
+    /// A fresh state with its kernel stack, or None if the heap has no room.
+    fn new() -> Option<Box<ArchState>> {
+        let mut kstack = Vec::new();
+        kstack.try_reserve_exact(KERNEL_STACK_SIZE).ok()?;
+        kstack.resize(KERNEL_STACK_SIZE, 0);
+        Some(Box::new(ArchState {
             rsp: 0,
             fx: FxArea::initial(),
             fs_base: 0,
             gs_base: 0,
-            kstack: vec![0; KERNEL_STACK_SIZE],
-        })
+            kstack,
+        }))
     }
 
     /// 16-byte aligned top of the kernel stack.
@@ -175,7 +178,7 @@ pub fn init_idle() {
         held: false,
         job_stopped: None,
         unreported_stop: None,
-        arch: ArchState::new(),
+        arch: ArchState::new().expect("the heap has room for the idle context at boot"),
         space: None,
         files: Arc::new(Mutex::new(FileTable::new())),
         actions: Arc::new(Mutex::new(SignalActions::default())),
@@ -208,11 +211,28 @@ pub struct Spawn {
     pub frame: TrapFrame,
 }
 
+/// Heap bytes reserved per context when deciding how many may exist: its
+/// kernel stack plus headroom for what it allocates.
+const HEAP_PER_CONTEXT: usize = 96 * 1024;
+
+/// Why a context could not be created.
+#[derive(Debug)]
+pub enum CreateError {
+    /// As many contexts exist as the heap is sized for (`EAGAIN`).
+    TooMany,
+    /// No heap for the kernel stack (`ENOMEM`).
+    OutOfMemory,
+}
+
 /// Creates a runnable context that starts by returning to user mode with
 /// `spawn.frame`. It is not yet on the run queue.
-pub fn create(spawn: Spawn) -> ContextRef {
+pub fn create(spawn: Spawn) -> Result<ContextRef, CreateError> {
+    let limit = (crate::memory::heap::size() / HEAP_PER_CONTEXT).max(16);
+    if CONTEXTS.lock().len() >= limit {
+        return Err(CreateError::TooMany);
+    }
+    let mut arch = ArchState::new().ok_or(CreateError::OutOfMemory)?;
     let pid = next_pid();
-    let mut arch = ArchState::new();
     arch.fx = spawn.fx;
     arch.fs_base = spawn.fs_base;
     arch.gs_base = spawn.gs_base;
@@ -246,7 +266,7 @@ pub fn create(spawn: Spawn) -> ContextRef {
     };
     let ctx = Arc::new(Mutex::new(ctx));
     CONTEXTS.lock().insert(pid, ctx.clone());
-    ctx
+    Ok(ctx)
 }
 
 /// Whether `ancestor` is the parent, grandparent, ... of `pid`.

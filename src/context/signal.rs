@@ -11,6 +11,7 @@ use syscall::flag::*;
 use crate::arch::switch::FxArea;
 use crate::arch::trap_frame::TrapFrame;
 use crate::context::{self, Pid, State};
+use crate::memory::paging::USER_END;
 use crate::sched;
 
 /// Signals are numbered 1..NSIG.
@@ -241,6 +242,9 @@ pub fn deliver_pending(frame: &mut TrapFrame, in_syscall: Option<InterruptedSysc
                 if setup_handler(frame, sig, handler, action, in_syscall) {
                     return true;
                 }
+                // No usable stack, or handlers nested too deep: the
+                // process cannot run its handler.
+                crate::process::exit_current(SIGSEGV);
             }
         }
     }
@@ -282,6 +286,8 @@ fn job_stop(sig: usize) {
 
 /// Points the frame at the handler: `rdi` = signal, return address = the
 /// restorer, below the interrupted stack (past its 128-byte red zone).
+/// False when that is impossible (the caller kills the process; it holds
+/// no reference then, so nothing leaks).
 fn setup_handler(
     frame: &mut TrapFrame,
     sig: usize,
@@ -291,9 +297,18 @@ fn setup_handler(
 ) -> bool {
     let ctx = context::current();
     let mut c = ctx.lock();
-    if c.signals.saved.len() >= MAX_NESTED {
-        drop(c);
-        crate::process::exit_current(SIGSEGV);
+    // Handlers left by longjmp never call sigreturn: their saved states
+    // are the ones for code the stack has since unwound past.
+    while c
+        .signals
+        .saved
+        .last()
+        .is_some_and(|s| s.frame.rsp <= frame.rsp)
+    {
+        c.signals.saved.pop();
+    }
+    if c.signals.saved.len() >= MAX_NESTED || handler as u64 >= USER_END {
+        return false;
     }
     let sp = (frame.rsp.wrapping_sub(128) & !15).wrapping_sub(8);
     let pushed = c
@@ -306,9 +321,7 @@ fn setup_handler(
         })
         .unwrap_or(false);
     if !pushed {
-        // No usable stack: the process cannot run its handler.
-        drop(c);
-        crate::process::exit_current(SIGSEGV);
+        return false;
     }
     let mut fx = FxArea::initial();
     fx.save();

@@ -14,9 +14,9 @@ use ptrace_core::regs;
 use ptrace_core::session::{Session, WriteReply};
 use syscall::data::Stat;
 use syscall::error::*;
-use syscall::flag::{EventFlags, O_ACCMODE, O_EXCL, O_RDONLY, O_WRONLY, SIGKILL};
+use syscall::flag::{EventFlags, O_ACCMODE, O_EXCL, O_RDONLY, O_WRONLY};
 
-use super::{register, session_holding_child, session_of, unregister, Tracee};
+use super::{register, session_holding_child, session_of, Tracee};
 use crate::arch::switch::{mxcsr_mask, read_user_bases};
 use crate::arch::trap_frame::TrapFrame;
 use crate::context::signal::current_has_pending;
@@ -95,6 +95,10 @@ fn attach(
     kill_on_close: bool,
 ) -> Result<Arc<dyn Handle>> {
     if let Some(owner) = session_holding_child(pid) {
+        // A clone child held for a tracer is that tracer's to claim.
+        if owner.tracer != tracer {
+            return Err(err(EBUSY));
+        }
         owner.session.lock().claim_child(pid);
     }
     let rip = {
@@ -107,6 +111,7 @@ fn attach(
     };
     let tracee = Arc::new(Tracee {
         pid,
+        tracer,
         session: spin::Mutex::new(Session::attach(StopInfo {
             addr: rip,
             ..StopInfo::default()
@@ -124,14 +129,13 @@ struct TraceFile {
     tracee: Arc<Tracee>,
 }
 
-impl TraceFile {
-    fn release_children(children: &[Pid]) {
-        for &child in children {
-            if let Some(ctx) = context::get(child) {
-                ctx.lock().tracer = 0;
-            }
-            crate::sched::set_held(child, false);
+/// Lets clone children run on, untraced.
+pub(super) fn release_children(children: &[Pid]) {
+    for &child in children {
+        if let Some(ctx) = context::get(child) {
+            ctx.lock().tracer = 0;
         }
+        crate::sched::set_held(child, false);
     }
 }
 
@@ -148,13 +152,17 @@ impl Handle for TraceFile {
             buf[n..n + abi::PtraceEvent::SIZE].copy_from_slice(&event.to_bytes());
             n += abi::PtraceEvent::SIZE;
         }
+        if n > 0 {
+            // A tracee throttled on a full event queue may go on.
+            self.tracee.tracee_queue.notify_all();
+        }
         Ok(n)
     }
 
     fn write(&self, buf: &[u8], _pos: &mut u64, nonblock: bool) -> Result<usize> {
         let t = &self.tracee;
         let outcome = t.session.lock().write_op(buf, nonblock).map_err(err)?;
-        Self::release_children(&outcome.release_children);
+        release_children(&outcome.release_children);
         if outcome.wake_tracee {
             t.release_tracee();
         }
@@ -204,18 +212,7 @@ impl Drop for TraceFile {
     /// Closing detaches (or kills, with `O_EXCL`); a tracer that dies closes
     /// its handles the same way.
     fn drop(&mut self) {
-        let t = &self.tracee;
-        let outcome = t.session.lock().detach();
-        unregister(t.pid);
-        if let Some(ctx) = context::get(t.pid) {
-            ctx.lock().tracer = 0;
-        }
-        Self::release_children(&outcome.release_children);
-        if t.kill_on_close {
-            crate::context::signal::send(t.pid, SIGKILL);
-        }
-        t.release_tracee();
-        t.wake_tracer();
+        self.tracee.end_session();
     }
 }
 

@@ -40,6 +40,8 @@ pub const KERNEL_TF: u64 = TRAP_FLAG;
 /// One traced process: its session and the two wait queues.
 pub struct Tracee {
     pub pid: Pid,
+    /// The process that opened `trace`.
+    pub tracer: Pid,
     pub session: Mutex<Session>,
     /// The tracer waits here for "reached or event".
     pub tracer_queue: WaitCondition,
@@ -84,6 +86,46 @@ impl Tracee {
         self.tracee_queue.notify_all();
         sched::set_held(self.pid, false);
     }
+
+    /// Ends the session as closing the handle does: detach (releasing a
+    /// held tracee and held clone children), or with `O_EXCL` kill the
+    /// tracee first so it dies at its stop. A second call does nothing.
+    pub fn end_session(&self) {
+        if self.session.lock().is_detached() {
+            return;
+        }
+        if self.kill_on_close {
+            crate::context::signal::send(self.pid, SIGKILL);
+        }
+        let outcome = self.session.lock().detach();
+        unregister(self.pid);
+        if let Some(ctx) = context::get(self.pid) {
+            ctx.lock().tracer = 0;
+        }
+        files::release_children(&outcome.release_children);
+        self.release_tracee();
+        self.wake_tracer();
+    }
+}
+
+/// The tracer `pid` is exiting. Its handles normally close with its
+/// descriptor table, but a table shared with a thread it traces would keep
+/// them open in the tracee's own hands, holding it forever: such sessions
+/// end now.
+pub fn on_tracer_exit(pid: Pid, files: &Arc<Mutex<crate::scheme::FileTable>>) {
+    let sessions: alloc::vec::Vec<Arc<Tracee>> = SESSIONS
+        .lock()
+        .values()
+        .filter(|t| t.tracer == pid)
+        .cloned()
+        .collect();
+    for tracee in sessions {
+        let shares_table =
+            context::get(tracee.pid).is_some_and(|c| Arc::ptr_eq(&c.lock().files, files));
+        if shares_table {
+            tracee.end_session();
+        }
+    }
 }
 
 fn sigkill_pending(pid: Pid) -> bool {
@@ -94,10 +136,21 @@ fn sigkill_pending(pid: Pid) -> bool {
 /// if it holds, waits until the tracer resumes it (or `SIGKILL`). Returns
 /// the resume's `ignore` (PTRACE_SYSEMU) flag.
 fn stop_here(decide: impl Fn(&mut Session) -> StopDecision) -> bool {
+    let outcome = wait_at_stop(decide);
+    // No reference to the session may stay on the stack of a context that
+    // exits here: it would never be dropped.
+    match outcome {
+        Some(ignore) => ignore,
+        // SIGKILL wins at once: nothing the stop was about happens.
+        None => crate::process::exit_current(SIGKILL),
+    }
+}
+
+/// The body of `stop_here`: `Some(ignore)` once resumed, `None` when
+/// `SIGKILL` ended the stop.
+fn wait_at_stop(decide: impl Fn(&mut Session) -> StopDecision) -> Option<bool> {
     let pid = context::current_pid();
-    let Some(tracee) = session_of(pid) else {
-        return false;
-    };
+    let tracee = session_of(pid)?;
     loop {
         let mut session = tracee.session.lock();
         let (generation, retry) = match decide(&mut session) {
@@ -105,8 +158,9 @@ fn stop_here(decide: impl Fn(&mut Session) -> StopDecision) -> bool {
                 drop(session);
                 if wake_tracer {
                     tracee.wake_tracer();
+                    throttle(&tracee);
                 }
-                return false;
+                return Some(false);
             }
             StopDecision::Hold { generation } => (generation, false),
             StopDecision::WaitThenRetry { generation } => (generation, true),
@@ -117,12 +171,14 @@ fn stop_here(decide: impl Fn(&mut Session) -> StopDecision) -> bool {
         drop(session);
         tracee.wake_tracer();
         let resume = loop {
+            // SIGKILL first: a tracer that kills and then resumes must not
+            // let the held call run.
+            if sigkill_pending(pid) {
+                break None;
+            }
             let session = tracee.session.lock();
             if let Some(resume) = session.resumed(generation) {
                 break Some(resume);
-            }
-            if sigkill_pending(pid) {
-                break None;
             }
             tracee.tracee_queue.wait(session);
         };
@@ -131,10 +187,28 @@ fn stop_here(decide: impl Fn(&mut Session) -> StopDecision) -> bool {
         }
         match resume {
             Some(_) if retry => continue,
-            Some(resume) => return resume.ignore,
-            // SIGKILL wins at once: nothing the stop was about happens.
-            None => crate::process::exit_current(SIGKILL),
+            Some(resume) => return Some(resume.ignore),
+            None => return None,
         }
+    }
+}
+
+/// Most unread events a tracee may pile up; past this it waits until its
+/// tracer reads (a tracer that never reads cannot make the kernel run out
+/// of memory).
+const MAX_UNREAD_EVENTS: usize = 1024;
+
+/// Waits while the tracer is `MAX_UNREAD_EVENTS` behind.
+fn throttle(tracee: &Tracee) {
+    loop {
+        if sigkill_pending(tracee.pid) {
+            return;
+        }
+        let session = tracee.session.lock();
+        if session.unread_events() < MAX_UNREAD_EVENTS || session.is_detached() {
+            return;
+        }
+        tracee.tracee_queue.wait(session);
     }
 }
 
@@ -202,19 +276,27 @@ pub fn signal_stop(frame: &mut TrapFrame, sig: usize, handler: usize) -> SignalV
 /// `rip` on the `int3` byte and gets no `SIGTRAP`; returns false when
 /// untraced.
 pub fn breakpoint_trap(frame: &mut TrapFrame) -> bool {
-    let Some(tracee) = session_of(context::current_pid()) else {
-        return false;
-    };
-    {
+    let active = session_of(context::current_pid()).is_some_and(|tracee| {
         let session = tracee.session.lock();
-        if session.tracee_exited() || session.is_detached() {
-            return false;
-        }
+        !session.tracee_exited() && !session.is_detached()
+    });
+    // Only the one-byte `int3` (0xCC) is a breakpoint; `int 3` (CD 03)
+    // gets SIGTRAP like any other trap.
+    if !active || user_byte(frame.rip.wrapping_sub(1)) != Some(0xCC) {
+        return false;
     }
     frame.rip = frame.rip.wrapping_sub(1);
     let stop = info(frame);
     stop_here(|s| s.breakpoint_trap(stop));
     true
+}
+
+/// One byte of the current process's memory.
+fn user_byte(addr: u64) -> Option<u8> {
+    let space = context::current().lock().space.clone()?;
+    let mut byte = [0u8; 1];
+    let n = space.lock().read(addr, &mut byte);
+    (n == 1).then_some(byte[0])
 }
 
 /// A debug exception from user mode. A single-step trap the kernel asked
@@ -315,6 +397,7 @@ pub fn on_clone(parent: Pid, child: Pid, flags: usize) -> bool {
         sched::start_context(child);
     }
     tracee.wake_tracer();
+    throttle(&tracee);
     held
 }
 

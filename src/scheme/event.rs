@@ -109,6 +109,9 @@ impl Handle for EventQueue {
             let (id, flags, data) = (word(record, 0), word(record, 1), word(record, 2));
             let flags = EventFlags::from_bits(flags).ok_or(Error::new(EINVAL))?;
             let description = files.lock().get(id)?;
+            if description.handle.is_event_queue() {
+                return Err(Error::new(EINVAL));
+            }
             let mut regs = self.registrations.lock();
             regs.retain(|r| r.id != id);
             if !flags.is_empty() {
@@ -130,6 +133,10 @@ impl Handle for EventQueue {
     fn stat(&self, stat: &mut Stat) -> Result<()> {
         fill_stat(stat, MODE_CHR, 0);
         Ok(())
+    }
+
+    fn is_event_queue(&self) -> bool {
+        true
     }
 
     fn readiness(&self) -> EventFlags {

@@ -67,6 +67,11 @@ pub trait Handle: Send + Sync {
     fn readiness(&self) -> EventFlags {
         EventFlags::empty()
     }
+    /// Whether this is an `event:` queue (queues cannot watch queues: that
+    /// would let a queue poll itself).
+    fn is_event_queue(&self) -> bool {
+        false
+    }
     /// The whole file, for `fexec` (borrowed when it lives in the kernel
     /// image).
     fn image(&self) -> Result<Cow<'static, [u8]>> {
@@ -127,6 +132,12 @@ impl FileTable {
             .and_then(|s| s.as_ref())
             .map(|s| s.description.clone())
             .ok_or(Error::new(EBADF))
+    }
+
+    /// Whether `insert` would find a slot (checked before opening, so a
+    /// failed `open` has no side effects).
+    pub fn has_room(&self) -> bool {
+        self.slots.len() < MAX_FILES || self.slots.iter().any(|s| s.is_none())
     }
 
     /// Puts `description` in the lowest free slot.

@@ -2,7 +2,6 @@
 //! fpath, fstat, pipe2.
 
 use alloc::sync::Arc;
-use alloc::vec;
 
 use syscall::data::Stat;
 use syscall::error::*;
@@ -27,8 +26,13 @@ pub fn open(path: usize, len: usize, flags: usize) -> Result<usize> {
         let c = ctx.lock();
         (c.pid, c.creds)
     };
+    let table = files();
+    if !table.lock().has_room() {
+        return Err(Error::new(EMFILE));
+    }
     let description = scheme::open(&path, flags, creds, pid)?;
-    files().lock().insert(description, flags & O_CLOEXEC != 0)
+    let fd = table.lock().insert(description, flags & O_CLOEXEC != 0);
+    fd
 }
 
 pub fn close(fd: usize) -> Result<usize> {
@@ -45,7 +49,7 @@ pub fn read(fd: usize, buf: usize, len: usize) -> Result<usize> {
     }
     let len = len.min(MAX_TRANSFER);
     check_writable(buf, len)?;
-    let mut data = vec![0u8; len];
+    let mut data = super::usermem::buffer(len)?;
     let mut pos = *d.pos.lock();
     let n = d.handle.read(&mut data, &mut pos, d.nonblocking())?;
     *d.pos.lock() = pos;
@@ -75,8 +79,13 @@ pub fn lseek(fd: usize, offset: isize, whence: usize) -> Result<usize> {
 
 pub fn dup(fd: usize, buf: usize, len: usize) -> Result<usize> {
     let d = description(fd)?;
+    let table = files();
+    if !table.lock().has_room() {
+        return Err(Error::new(EMFILE));
+    }
     let new = related(&d, buf, len)?;
-    files().lock().insert(new, false)
+    let fd = table.lock().insert(new, false);
+    fd
 }
 
 /// `dup`'s description: the same one for an empty `buf`, else a related
@@ -100,6 +109,9 @@ pub fn dup2(fd: usize, newfd: usize, buf: usize, len: usize) -> Result<usize> {
     let d = description(fd)?;
     if fd == newfd && len == 0 {
         return Ok(newfd);
+    }
+    if newfd >= crate::scheme::MAX_FILES {
+        return Err(Error::new(EBADF));
     }
     let new = related(&d, buf, len)?;
     let old = files().lock().insert_at(newfd, new, false)?;

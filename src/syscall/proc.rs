@@ -10,6 +10,7 @@ use super::usermem::{check_writable, copy_in, copy_out, read_u64};
 use crate::arch::trap_frame::TrapFrame;
 use crate::context::signal::{self, Action, UNBLOCKABLE};
 use crate::context::{self, Creds};
+use crate::memory::paging::USER_END;
 use crate::process::{MAX_ARGS, MAX_ARG_BYTES};
 
 /// `fexec(fd, args, nargs, vars, nvars)`: arguments are `[ptr, len]` pairs.
@@ -175,6 +176,10 @@ pub fn sigaction(sig: usize, act: usize, oldact: usize, restorer: usize) -> Resu
     }
     let new = if act != 0 {
         let raw = copy_in(act, SIGACTION_SIZE)?;
+        // The kernel returns to these addresses: they must be user ones.
+        if word(&raw, 0) >= USER_END || restorer as u64 >= USER_END {
+            return Err(Error::new(EFAULT));
+        }
         Some(Action {
             handler: word(&raw, 0) as usize,
             mask: word(&raw, 1) & !UNBLOCKABLE,

@@ -4,7 +4,6 @@
 //! never a kernel fault.
 
 use alloc::string::String;
-use alloc::vec;
 use alloc::vec::Vec;
 
 use syscall::error::*;
@@ -12,8 +11,18 @@ use syscall::error::*;
 use crate::context;
 use crate::memory::paging::USER_END;
 
-/// Largest single transfer (reads and writes return short past it).
-pub const MAX_TRANSFER: usize = 1 << 20;
+/// Largest single transfer (reads and writes return short past it): the
+/// kernel buffers a transfer, and blocked readers must not be able to use
+/// up the heap.
+pub const MAX_TRANSFER: usize = 64 * 1024;
+
+/// A zeroed kernel buffer, or `ENOMEM` (never a panic).
+pub fn buffer(len: usize) -> Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    buf.try_reserve_exact(len).map_err(|_| Error::new(ENOMEM))?;
+    buf.resize(len, 0);
+    Ok(buf)
+}
 
 fn check_range(addr: usize, len: usize) -> Result<()> {
     let end = addr.checked_add(len).ok_or(Error::new(EFAULT))?;
@@ -26,7 +35,7 @@ fn check_range(addr: usize, len: usize) -> Result<()> {
 /// Copies `len` bytes from user address `addr`.
 pub fn copy_in(addr: usize, len: usize) -> Result<Vec<u8>> {
     check_range(addr, len)?;
-    let mut buf = vec![0u8; len];
+    let mut buf = buffer(len)?;
     if len == 0 {
         return Ok(buf);
     }

@@ -50,6 +50,13 @@ fn fpu_and_sse_state_per_context() {
     run_suite("test-fpu", "microvm");
 }
 
+/// Hostile input: self-watching event queues, bad handlers, fork until
+/// refused, huge blocked reads, a tracer that never reads, x87 faults.
+#[test]
+fn kernel_survives_hostile_input() {
+    run_suite("test-robustness", "microvm");
+}
+
 #[test]
 fn process_calls_on_q35() {
     run_suite("test-proc", "q35");

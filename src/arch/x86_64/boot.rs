@@ -95,7 +95,7 @@ pvh_start:
     wrmsr
     mov eax, cr0
     and eax, ~(1 << 2)          /* no x87 emulation */
-    or eax, (1 << 31) | (1 << 16) | (1 << 1) | 1  /* paging, write-protect, MP, PE */
+    or eax, (1 << 31) | (1 << 16) | (1 << 5) | (1 << 1) | 1  /* paging, WP, NE, MP, PE */
     mov cr0, eax
 
     lgdt [boot_gdt_ptr]

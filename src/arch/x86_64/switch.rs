@@ -100,6 +100,24 @@ pub unsafe extern "C" fn switch_stacks(save_rsp: *mut u64, next_rsp: u64) {
     );
 }
 
+/// Where a new context's first `switch_stacks` returns to, with `rsp` at
+/// its `TrapFrame`: the return-to-user work every return to user mode does
+/// (pending signals, single-stepping), then `return_to_frame`.
+#[unsafe(naked)]
+unsafe extern "C" fn new_context_start() {
+    naked_asm!(
+        "mov rdi, rsp",
+        "call {first}",
+        "jmp {ret}",
+        first = sym first_return_to_user,
+        ret = sym super::idt::return_to_frame,
+    );
+}
+
+extern "C" fn first_return_to_user(frame: &mut TrapFrame) {
+    crate::sched::return_to_user(frame);
+}
+
 /// Callee-saved registers `switch_stacks` pops, plus its return address.
 const SWITCH_FRAME_WORDS: usize = 7;
 
@@ -121,7 +139,7 @@ pub unsafe fn initial_stack(top: u64, frame: &TrapFrame) -> u64 {
         }
         words
             .add(SWITCH_FRAME_WORDS - 1)
-            .write(super::idt::return_to_frame as *const () as u64);
+            .write(new_context_start as *const () as u64);
     }
     rsp
 }
