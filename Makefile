@@ -17,7 +17,7 @@ LOGS          := target/test-logs
 SHELL         := /bin/bash
 .SHELLFLAGS   := -o pipefail -c
 
-.PHONY: all deps build run shell test unit-test qemu-test lint bench clean
+.PHONY: all deps build run shell gdbserver test unit-test qemu-test lint bench clean
 
 all: build
 
@@ -41,6 +41,15 @@ run: deps build
 
 shell: deps build
 	MODE=interactive APPEND="init=/bin/init" TIMEOUT=86400 qemu/run.sh
+
+# Boots PROGRAM under gdbserver with COM2 on 127.0.0.1:GDB_PORT for the
+# host's gdb: make gdbserver PROGRAM=gdb-target [ARGS=loop] [GDB_PORT=1234]
+PROGRAM  ?= gdb-target
+GDB_PORT ?= 1234
+gdbserver: deps build
+	MACHINE=q35 MODE=batch TIMEOUT=86400 \
+	  APPEND="init=/bin/gdbserver /bin/$(PROGRAM) $(ARGS)" \
+	  EXTRA="-serial tcp:127.0.0.1:$(GDB_PORT),server=on,wait=off" qemu/run.sh
 
 lint: build
 	cargo fmt --all -- --check

@@ -262,10 +262,8 @@ pub fn fexec(
     drop((old_space, old_files, old_actions));
     crate::arch::switch::write_user_bases(0, 0);
     FxArea::initial().restore();
-    let keep_tf = frame.rflags & crate::ptrace::KERNEL_TF;
+    // A tracer's single-step survives: the return path sets TF again.
     *frame = initial_frame(image.entry, image.sp);
-    frame.rflags |= keep_tf;
-    crate::ptrace::on_exec();
     Ok(0)
 }
 

@@ -33,9 +33,6 @@ pub use files::{open_proc_file, open_sibling};
 
 /// rflags.TF.
 pub const TRAP_FLAG: u64 = 1 << 8;
-/// rflags bits `fexec` keeps in the new program's frame: the trap flag the
-/// kernel set, so single-stepping survives `fexec`.
-pub const KERNEL_TF: u64 = TRAP_FLAG;
 
 /// One traced process: its session and the two wait queues.
 pub struct Tracee {
@@ -400,9 +397,6 @@ pub fn on_clone(parent: Pid, child: Pid, flags: usize) -> bool {
     throttle(&tracee);
     held
 }
-
-/// A successful `fexec`: the session simply goes on.
-pub fn on_exec() {}
 
 /// The current context is exiting with `status`: the exit event.
 pub fn on_exit(pid: Pid, status: usize) {
