@@ -16,6 +16,7 @@ pub mod files;
 
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 use abi::StopInfo;
 use ptrace_core::op::StopKind;
@@ -50,17 +51,35 @@ pub struct Tracee {
 
 /// Live sessions by tracee pid.
 static SESSIONS: Mutex<BTreeMap<Pid, Arc<Tracee>>> = Mutex::new(BTreeMap::new());
+/// How many sessions exist: while 0, the syscall hooks cost one load.
+static SESSION_COUNT: AtomicUsize = AtomicUsize::new(0);
 
 pub fn session_of(pid: Pid) -> Option<Arc<Tracee>> {
+    if SESSION_COUNT.load(Ordering::Relaxed) == 0 {
+        return None;
+    }
     SESSIONS.lock().get(&pid).cloned()
 }
 
+/// The session of the running context, if it is traced.
+fn current_session() -> Option<Arc<Tracee>> {
+    if SESSION_COUNT.load(Ordering::Relaxed) == 0 {
+        return None;
+    }
+    session_of(context::current_pid())
+}
+
 pub(crate) fn register(tracee: Arc<Tracee>) {
-    SESSIONS.lock().insert(tracee.pid, tracee);
+    let mut sessions = SESSIONS.lock();
+    if sessions.insert(tracee.pid, tracee).is_none() {
+        SESSION_COUNT.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 pub(crate) fn unregister(pid: Pid) {
-    SESSIONS.lock().remove(&pid);
+    if SESSIONS.lock().remove(&pid).is_some() {
+        SESSION_COUNT.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// The session a held clone child `child` belongs to, if any.
@@ -219,7 +238,7 @@ fn info(frame: &TrapFrame) -> StopInfo {
 /// Syscall entry stop. Returns true if the tracer skipped the call
 /// (`PTRACE_SYSEMU`): `rax` is then the result, and there is no exit stop.
 pub fn syscall_entry_stop(frame: &mut TrapFrame) -> bool {
-    if session_of(context::current_pid()).is_none() {
+    if current_session().is_none() {
         return false;
     }
     let stop = StopInfo {
@@ -234,7 +253,7 @@ pub fn syscall_entry_stop(frame: &mut TrapFrame) -> bool {
 
 /// Syscall exit stop for `call`, with the result in `rax`.
 pub fn syscall_exit_stop(frame: &mut TrapFrame, call: InterruptedSyscall) {
-    if session_of(context::current_pid()).is_none() {
+    if current_session().is_none() {
         return;
     }
     let stop = StopInfo {
@@ -254,7 +273,7 @@ pub enum SignalVerdict {
 /// A signal (not `SIGKILL`) is about to be delivered: a signal stop or a
 /// signal event.
 pub fn signal_stop(frame: &mut TrapFrame, sig: usize, handler: usize) -> SignalVerdict {
-    if session_of(context::current_pid()).is_none() {
+    if current_session().is_none() {
         return SignalVerdict::Deliver;
     }
     let stop = StopInfo {
@@ -273,7 +292,7 @@ pub fn signal_stop(frame: &mut TrapFrame, sig: usize, handler: usize) -> SignalV
 /// `rip` on the `int3` byte and gets no `SIGTRAP`; returns false when
 /// untraced.
 pub fn breakpoint_trap(frame: &mut TrapFrame) -> bool {
-    let active = session_of(context::current_pid()).is_some_and(|tracee| {
+    let active = current_session().is_some_and(|tracee| {
         let session = tracee.session.lock();
         !session.tracee_exited() && !session.is_detached()
     });
@@ -339,37 +358,35 @@ pub fn on_user_entry(frame: &mut TrapFrame) {
 /// program's entry) or at a signal handler's first instruction, then the
 /// trap flag as the session wants it.
 pub fn before_user_return(frame: &mut TrapFrame) {
-    let ctx = context::current();
-    let (entered_handler, stepped_syscall, pid) = {
+    let (entered_handler, stepped_syscall, kernel_tf) = {
+        let ctx = context::current();
         let mut c = ctx.lock();
         (
             core::mem::take(&mut c.handler_entered),
             core::mem::take(&mut c.stepped_syscall),
-            c.pid,
+            c.kernel_tf,
         )
     };
-    let Some(tracee) = session_of(pid) else {
-        let mut c = ctx.lock();
-        if c.kernel_tf {
-            c.kernel_tf = false;
-            frame.rflags &= !TRAP_FLAG;
-        }
-        return;
-    };
-    let stepping = tracee.session.lock().single_stepping();
+    let stepping = current_session().is_some_and(|t| t.session.lock().single_stepping());
     if stepping && (stepped_syscall || entered_handler) {
         // The `syscall` instruction (or the signal delivery) was the step.
+        // No reference is held here: the stop may end in `SIGKILL`.
         step_stop(frame);
     }
-    let stepping = tracee.session.lock().single_stepping();
-    let mut c = ctx.lock();
+    let stepping =
+        stepping && current_session().is_some_and(|t| t.session.lock().single_stepping());
+    if stepping == kernel_tf {
+        if stepping {
+            frame.rflags |= TRAP_FLAG;
+        }
+        return;
+    }
     if stepping {
         frame.rflags |= TRAP_FLAG;
-        c.kernel_tf = true;
-    } else if c.kernel_tf {
+    } else {
         frame.rflags &= !TRAP_FLAG;
-        c.kernel_tf = false;
     }
+    context::current().lock().kernel_tf = stepping;
 }
 
 /// Whether a register write asked for `iretq` on the next return (and

@@ -9,6 +9,7 @@ use qemu_tests::Boot;
 fn guest_benchmarks() {
     let out = Boot::new("bench", "init=/bin/bench").timeout(600).run();
     out.expect_success();
+    println!("\nguest benchmarks (guest time, CLOCK_MONOTONIC, under TCG):");
     for line in out.serial.lines().filter(|l| l.starts_with("bench ")) {
         println!("{line}");
     }
