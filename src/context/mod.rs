@@ -169,30 +169,56 @@ fn next_pid() -> Pid {
 /// The idle context (pid 0): the boot thread, which runs when nothing else
 /// can.
 pub fn init_idle() {
-    let ctx = Context {
-        pid: 0,
-        ppid: 0,
-        name: String::from("[idle]"),
-        creds: Creds::default(),
-        state: State::Runnable,
-        held: false,
-        job_stopped: None,
-        unreported_stop: None,
-        arch: ArchState::new().expect("the heap has room for the idle context at boot"),
-        space: None,
-        files: Arc::new(Mutex::new(FileTable::new())),
-        actions: Arc::new(Mutex::new(SignalActions::default())),
-        signals: SignalState::default(),
-        wake_at: None,
-        wakeups: 0,
-        tracer: 0,
-        kernel_tf: false,
-        handler_entered: false,
-        stepped_syscall: false,
-        force_iret: false,
-    };
+    let arch = ArchState::new().expect("the heap has room for the idle context at boot");
+    let files = Arc::new(Mutex::new(FileTable::new()));
+    let actions = Arc::new(Mutex::new(SignalActions::default()));
+    let ctx = Context::new(
+        0,
+        0,
+        String::from("[idle]"),
+        Creds::default(),
+        arch,
+        files,
+        actions,
+    );
     CONTEXTS.lock().insert(0, Arc::new(Mutex::new(ctx)));
     set_current(0);
+}
+
+impl Context {
+    /// A runnable, untraced context with no pending signals.
+    fn new(
+        pid: Pid,
+        ppid: Pid,
+        name: String,
+        creds: Creds,
+        arch: Box<ArchState>,
+        files: Arc<Mutex<FileTable>>,
+        actions: Arc<Mutex<SignalActions>>,
+    ) -> Context {
+        Context {
+            pid,
+            ppid,
+            name,
+            creds,
+            state: State::Runnable,
+            held: false,
+            job_stopped: None,
+            unreported_stop: None,
+            arch,
+            space: None,
+            files,
+            actions,
+            signals: SignalState::default(),
+            wake_at: None,
+            wakeups: 0,
+            tracer: 0,
+            kernel_tf: false,
+            handler_entered: false,
+            stepped_syscall: false,
+            force_iret: false,
+        }
+    }
 }
 
 /// What a new context shares with or copies from its creator.
@@ -239,31 +265,17 @@ pub fn create(spawn: Spawn) -> Result<ContextRef, CreateError> {
     // SAFETY: the stack was just allocated for this context alone and is
     // far larger than a frame.
     arch.rsp = unsafe { crate::arch::switch::initial_stack(arch.kstack_top(), &spawn.frame) };
-    let ctx = Context {
+    let mut ctx = Context::new(
         pid,
-        ppid: spawn.ppid,
-        name: spawn.name,
-        creds: spawn.creds,
-        state: State::Runnable,
-        held: false,
-        job_stopped: None,
-        unreported_stop: None,
+        spawn.ppid,
+        spawn.name,
+        spawn.creds,
         arch,
-        space: Some(spawn.space),
-        files: spawn.files,
-        actions: spawn.actions,
-        signals: SignalState {
-            mask: spawn.signal_mask,
-            ..SignalState::default()
-        },
-        wake_at: None,
-        wakeups: 0,
-        tracer: 0,
-        kernel_tf: false,
-        handler_entered: false,
-        stepped_syscall: false,
-        force_iret: false,
-    };
+        spawn.files,
+        spawn.actions,
+    );
+    ctx.space = Some(spawn.space);
+    ctx.signals.mask = spawn.signal_mask;
     let ctx = Arc::new(Mutex::new(ctx));
     CONTEXTS.lock().insert(pid, ctx.clone());
     Ok(ctx)

@@ -11,7 +11,7 @@ use x86_64::structures::DescriptorTablePointer;
 use x86_64::VirtAddr;
 
 use super::gdt::{DOUBLE_FAULT_IST, KERNEL_CS};
-use super::trap_frame::{TrapFrame, SAVED_BYTES};
+use super::trap_frame::{pop_general_registers, push_general_registers, TrapFrame, SAVED_BYTES};
 
 pub const TIMER_VECTOR: u8 = 0x30;
 pub const SPURIOUS_VECTOR: u8 = 0xFF;
@@ -73,21 +73,7 @@ unsafe extern "C" fn interrupt_entry() {
         "jz 2f",
         "swapgs",
         "2:",
-        "push rdi",
-        "push rsi",
-        "push rdx",
-        "push rcx",
-        "push rax",
-        "push r8",
-        "push r9",
-        "push r10",
-        "push r11",
-        "push rbx",
-        "push rbp",
-        "push r12",
-        "push r13",
-        "push r14",
-        "push r15",
+        push_general_registers!(),
         "mov rdi, rsp",
         "cld",
         "call {dispatch}",
@@ -103,21 +89,7 @@ unsafe extern "C" fn interrupt_entry() {
 #[unsafe(naked)]
 pub unsafe extern "C" fn return_to_frame() {
     naked_asm!(
-        "pop r15",
-        "pop r14",
-        "pop r13",
-        "pop r12",
-        "pop rbp",
-        "pop rbx",
-        "pop r11",
-        "pop r10",
-        "pop r9",
-        "pop r8",
-        "pop rax",
-        "pop rcx",
-        "pop rdx",
-        "pop rsi",
-        "pop rdi",
+        pop_general_registers!(),
         "test qword ptr [rsp + {cs}], 3",
         "jz 2f",
         "swapgs",

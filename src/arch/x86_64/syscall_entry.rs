@@ -12,7 +12,7 @@ use x86_64::VirtAddr;
 
 use super::gdt::{KERNEL_CS, KERNEL_SS, USER_CS, USER_SS};
 use super::percpu::{KERNEL_RSP_OFFSET, USER_RSP_OFFSET};
-use super::trap_frame::{TrapFrame, SYSCALL_VECTOR};
+use super::trap_frame::{pop_general_registers, push_general_registers, TrapFrame, SYSCALL_VECTOR};
 use x86_64::registers::segmentation::SegmentSelector;
 use x86_64::PrivilegeLevel;
 
@@ -29,42 +29,14 @@ unsafe extern "C" fn syscall_entry() {
         "push rcx",
         "push 0",
         "push {vector}",
-        "push rdi",
-        "push rsi",
-        "push rdx",
-        "push rcx",
-        "push rax",
-        "push r8",
-        "push r9",
-        "push r10",
-        "push r11",
-        "push rbx",
-        "push rbp",
-        "push r12",
-        "push r13",
-        "push r14",
-        "push r15",
+        push_general_registers!(),
         "mov rdi, rsp",
         "cld",
         "call {dispatch}",
         "test al, al",
         "jz {iret_path}",
         // sysret: rcx/r11 equal the frame's rip/rflags (checked by dispatch).
-        "pop r15",
-        "pop r14",
-        "pop r13",
-        "pop r12",
-        "pop rbp",
-        "pop rbx",
-        "pop r11",
-        "pop r10",
-        "pop r9",
-        "pop r8",
-        "pop rax",
-        "pop rcx",
-        "pop rdx",
-        "pop rsi",
-        "pop rdi",
+        pop_general_registers!(),
         "mov rcx, [rsp + {rip}]",
         "mov r11, [rsp + {rflags}]",
         "mov rsp, [rsp + {rsp_off}]",

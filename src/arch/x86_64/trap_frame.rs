@@ -35,6 +35,55 @@ pub struct TrapFrame {
     pub ss: u64,
 }
 
+/// Pushes the 15 general registers so that, with the vector and error code
+/// above them, `rsp` points at a `TrapFrame` (used by both entry paths).
+macro_rules! push_general_registers {
+    () => {
+        concat!(
+            "push rdi\n",
+            "push rsi\n",
+            "push rdx\n",
+            "push rcx\n",
+            "push rax\n",
+            "push r8\n",
+            "push r9\n",
+            "push r10\n",
+            "push r11\n",
+            "push rbx\n",
+            "push rbp\n",
+            "push r12\n",
+            "push r13\n",
+            "push r14\n",
+            "push r15\n",
+        )
+    };
+}
+
+/// The inverse of `push_general_registers`.
+macro_rules! pop_general_registers {
+    () => {
+        concat!(
+            "pop r15\n",
+            "pop r14\n",
+            "pop r13\n",
+            "pop r12\n",
+            "pop rbp\n",
+            "pop rbx\n",
+            "pop r11\n",
+            "pop r10\n",
+            "pop r9\n",
+            "pop r8\n",
+            "pop rax\n",
+            "pop rcx\n",
+            "pop rdx\n",
+            "pop rsi\n",
+            "pop rdi\n",
+        )
+    };
+}
+
+pub(crate) use {pop_general_registers, push_general_registers};
+
 /// Bytes the entry code pushes before the CPU's part: 15 registers, vector,
 /// error code.
 pub const SAVED_BYTES: usize = 17 * 8;
