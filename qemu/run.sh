@@ -8,7 +8,7 @@
 #   TIMEOUT  seconds before the run is killed     (default 60)
 #   LOG      serial log file                      (default target/qemu.log)
 #   MODE     batch (serial to LOG and stdout) | quiet (serial to LOG only)
-#            | interactive (serial on this terminal, Ctrl-A x quits)
+#            | interactive (serial on this terminal, Ctrl-A x quits; no log)
 #   EXTRA    more QEMU arguments (e.g. a second serial port)
 #
 # Exit status: 0 when the kernel reported success (QEMU status 33); 35
@@ -36,7 +36,9 @@ extra=($EXTRA)
 
 case "$MODE" in
 interactive)
-    qemu-system-x86_64 "${args[@]}" -nographic "${extra[@]}"
+    # --foreground keeps the terminal usable; the log is what QEMU's own
+    # serial multiplexer cannot also write, so it stays empty here.
+    timeout --foreground "$TIMEOUT" qemu-system-x86_64 "${args[@]}" -nographic "${extra[@]}"
     status=$?
     ;;
 quiet)
