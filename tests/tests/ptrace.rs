@@ -43,3 +43,39 @@ fn single_stepping() {
 fn registers_and_memory() {
     run_suite("test-ptrace-regs");
 }
+
+/// The same suites on the other machine, with more memory.
+#[test]
+fn suites_on_q35_with_1g() {
+    for program in [
+        "test-ptrace-attach",
+        "test-ptrace-stops",
+        "test-ptrace-step",
+        "test-ptrace-regs",
+    ] {
+        let out = Boot::new(&format!("{program}-q35"), &format!("init=/bin/{program}"))
+            .machine("q35")
+            .memory("1G")
+            .run();
+        out.expect_success().expect_absent(" ... FAILED");
+    }
+}
+
+/// A whole syscall suite (forks, threads, signals, fexec) traced by
+/// `strace -f` still passes: tracing does not change what a program sees.
+#[test]
+fn suites_pass_under_strace_follow() {
+    for program in ["test-proc", "test-signal"] {
+        let out = Boot::new(
+            &format!("strace-f-{program}"),
+            &format!("init=/bin/strace -f /bin/{program}"),
+        )
+        .run();
+        out.expect_success()
+            .expect_absent(" ... FAILED")
+            .expect_line("+++ exited with 0 +++");
+        if !out.serial.lines().any(|l| l.ends_with(" passed, 0 failed")) {
+            out.expect_line("N passed, 0 failed");
+        }
+    }
+}
