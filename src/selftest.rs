@@ -34,6 +34,7 @@ const TESTS: &[SelfTest] = &[
     ("exception", exception),
     ("kernel-pagefault", kernel_pagefault),
     ("panic", deliberate_panic),
+    ("kernel-stack-overflow", kernel_stack_overflow),
     ("hang", hang),
 ];
 
@@ -271,6 +272,32 @@ fn kernel_pagefault() -> TestResult {
     // SAFETY: not safe at all, on purpose: this read must fault.
     let v = unsafe { p.read_volatile() };
     Err(format!("read of an unmapped address returned {v:#x}"))
+}
+
+/// Recursion without end on a kernel stack: the guard page below it must
+/// turn the overflow into a reported double fault, not heap corruption.
+fn kernel_stack_overflow() -> TestResult {
+    let stack = crate::memory::kstack::KernelStack::new().ok_or("no frames for a stack")?;
+    crate::kprintln!("overflowing a kernel stack (top {:#x})", stack.top());
+    // SAFETY: not safe at all, on purpose: the recursion runs off the
+    // bottom of the fresh stack into its guard page.
+    unsafe {
+        core::arch::asm!(
+            "mov rsp, {top}",
+            "call {recurse}",
+            top = in(reg) stack.top(),
+            recurse = sym recurse_forever,
+            options(noreturn),
+        )
+    }
+}
+
+extern "C" fn recurse_forever(depth: u64) -> u64 {
+    let frame = core::hint::black_box([depth; 32]);
+    if core::hint::black_box(depth) == u64::MAX {
+        return frame[1];
+    }
+    recurse_forever(depth + 1).wrapping_add(frame[3])
 }
 
 fn deliberate_panic() -> TestResult {

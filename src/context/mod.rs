@@ -23,14 +23,12 @@ use spin::Mutex;
 
 use crate::arch::switch::FxArea;
 use crate::arch::trap_frame::TrapFrame;
+use crate::memory::kstack::KernelStack;
 use crate::memory::paging::AddressSpace;
 use crate::scheme::FileTable;
 use signal::{SignalActions, SignalState};
 
 pub type Pid = usize;
-
-/// Size of each context's kernel stack.
-pub const KERNEL_STACK_SIZE: usize = 32 * 1024;
 
 /// User and group ids.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -61,15 +59,13 @@ pub struct ArchState {
     pub fx: FxArea,
     pub fs_base: u64,
     pub gs_base: u64,
-    kstack: Vec<u8>,
+    kstack: KernelStack,
 }
 
 impl ArchState {
-    /// A fresh state with its kernel stack, or None if the heap has no room.
+    /// A fresh state with its kernel stack, or None if memory ran out.
     fn new() -> Option<Box<ArchState>> {
-        let mut kstack = Vec::new();
-        kstack.try_reserve_exact(KERNEL_STACK_SIZE).ok()?;
-        kstack.resize(KERNEL_STACK_SIZE, 0);
+        let kstack = KernelStack::new()?;
         Some(Box::new(ArchState {
             rsp: 0,
             fx: FxArea::initial(),
@@ -81,7 +77,7 @@ impl ArchState {
 
     /// 16-byte aligned top of the kernel stack.
     pub fn kstack_top(&self) -> u64 {
-        (self.kstack.as_ptr() as u64 + self.kstack.len() as u64) & !15
+        self.kstack.top()
     }
 
     /// The user registers saved on entry to the kernel: every entry from user
@@ -237,16 +233,16 @@ pub struct Spawn {
     pub frame: TrapFrame,
 }
 
-/// Heap bytes reserved per context when deciding how many may exist: its
-/// kernel stack plus headroom for what it allocates.
-const HEAP_PER_CONTEXT: usize = 96 * 1024;
+/// Heap bytes reserved per context when deciding how many may exist (its
+/// kernel stack is made of frames; this is headroom for what it allocates).
+const HEAP_PER_CONTEXT: usize = 64 * 1024;
 
 /// Why a context could not be created.
 #[derive(Debug)]
 pub enum CreateError {
     /// As many contexts exist as the heap is sized for (`EAGAIN`).
     TooMany,
-    /// No heap for the kernel stack (`ENOMEM`).
+    /// No memory for the kernel stack (`ENOMEM`).
     OutOfMemory,
 }
 

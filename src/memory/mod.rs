@@ -3,6 +3,7 @@
 
 pub mod frame;
 pub mod heap;
+pub mod kstack;
 pub mod paging;
 
 use crate::boot_info::BootInfo;

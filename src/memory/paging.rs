@@ -5,6 +5,7 @@
 
 use bitflags::bitflags;
 use x86_64::registers::control::{Cr3, Cr3Flags};
+use x86_64::structures::paging::page_table::PageTableEntry;
 use x86_64::structures::paging::{PageTable, PageTableFlags as F, PhysFrame};
 use x86_64::PhysAddr;
 
@@ -74,6 +75,72 @@ fn index(va: u64, level: u32) -> usize {
     ((va >> (12 + 9 * (level - 1))) & 0x1FF) as usize
 }
 
+/// The level-1 entry for `va` under `pml4`, creating missing intermediate
+/// tables (with `extra` flags beside present and writable) if `create`.
+fn leaf_entry_in(
+    pml4: Frame,
+    va: u64,
+    create: bool,
+    extra: F,
+) -> Result<&'static mut PageTableEntry, MapError> {
+    let mut t = pml4;
+    for level in (2..=4).rev() {
+        let entry = &mut table(t)[index(va, level)];
+        if entry.is_unused() {
+            if !create {
+                return Err(MapError::NotMapped);
+            }
+            let new = frame::alloc_zeroed().ok_or(MapError::OutOfMemory)?;
+            entry.set_addr(PhysAddr::new(new.addr()), F::PRESENT | F::WRITABLE | extra);
+        }
+        // SAFETY: a present intermediate entry points to a page table owned
+        // by this address space (user half) or by the kernel (upper half).
+        t = unsafe { Frame::from_addr(entry.addr().as_u64()) };
+    }
+    Ok(&mut table(t)[index(va, 1)])
+}
+
+/// PML4 slot of the kernel-stack region (`memory::kstack`). Its PDPT is
+/// created at boot, so every address space shares all later mappings in it.
+pub const KERNEL_STACK_PML4_SLOT: usize = 510;
+
+/// Maps `frame` at kernel address `va` (in the kernel-stack region),
+/// writable, not executable.
+pub fn map_kernel_page(va: u64, frame: Frame) -> Result<(), MapError> {
+    let pml4 = *KERNEL_PML4.get().ok_or(MapError::OutOfMemory)?;
+    if index(va, 4) != KERNEL_STACK_PML4_SLOT || !va.is_multiple_of(PAGE_SIZE) {
+        return Err(MapError::BadAddress);
+    }
+    let entry = leaf_entry_in(pml4, va, true, F::empty())?;
+    if !entry.is_unused() {
+        return Err(MapError::AlreadyMapped);
+    }
+    entry.set_addr(
+        PhysAddr::new(frame.addr()),
+        F::PRESENT | F::WRITABLE | F::NO_EXECUTE,
+    );
+    Ok(())
+}
+
+/// Unmaps kernel page `va` (in the kernel-stack region) and returns its
+/// frame. Every CPU (there is one) flushes it.
+pub fn unmap_kernel_page(va: u64) -> Option<Frame> {
+    let pml4 = *KERNEL_PML4.get()?;
+    if index(va, 4) != KERNEL_STACK_PML4_SLOT {
+        return None;
+    }
+    let entry = leaf_entry_in(pml4, va, false, F::empty()).ok()?;
+    if entry.is_unused() {
+        return None;
+    }
+    // SAFETY: a present entry in the kernel-stack region maps a frame that
+    // `memory::kstack` allocated for it.
+    let frame = unsafe { Frame::from_addr(entry.addr().as_u64()) };
+    entry.set_unused();
+    x86_64::instructions::tlb::flush(x86_64::VirtAddr::new(va));
+    Some(frame)
+}
+
 /// The page tables of the kernel as booted (physical address of the PML4).
 static KERNEL_PML4: spin::Once<Frame> = spin::Once::new();
 
@@ -85,6 +152,13 @@ pub fn init() {
     // kernel.
     let pml4 = unsafe { Frame::from_addr(cr3.start_address().as_u64()) };
     table(pml4)[0].set_unused();
+    // The kernel-stack region's PDPT exists before any address space copies
+    // the kernel half.
+    let slot = &mut table(pml4)[KERNEL_STACK_PML4_SLOT];
+    if slot.is_unused() {
+        let pdpt = frame::alloc_zeroed().expect("a frame for the kernel-stack PDPT at boot");
+        slot.set_addr(PhysAddr::new(pdpt.addr()), F::PRESENT | F::WRITABLE);
+    }
     x86_64::instructions::tlb::flush_all();
     KERNEL_PML4.call_once(|| pml4);
 }
@@ -140,29 +214,8 @@ impl AddressSpace {
     }
 
     /// The level-1 entry for `va`, creating missing tables if `create`.
-    fn leaf_entry(
-        &self,
-        va: u64,
-        create: bool,
-    ) -> Result<&'static mut x86_64::structures::paging::page_table::PageTableEntry, MapError> {
-        let mut t = self.pml4;
-        for level in (2..=4).rev() {
-            let entry = &mut table(t)[index(va, level)];
-            if entry.is_unused() {
-                if !create {
-                    return Err(MapError::NotMapped);
-                }
-                let new = frame::alloc_zeroed().ok_or(MapError::OutOfMemory)?;
-                entry.set_addr(
-                    PhysAddr::new(new.addr()),
-                    F::PRESENT | F::WRITABLE | F::USER_ACCESSIBLE,
-                );
-            }
-            // SAFETY: a present intermediate entry of a user half points to
-            // a page table this address space owns.
-            t = unsafe { Frame::from_addr(entry.addr().as_u64()) };
-        }
-        Ok(&mut table(t)[index(va, 1)])
+    fn leaf_entry(&self, va: u64, create: bool) -> Result<&'static mut PageTableEntry, MapError> {
+        leaf_entry_in(self.pml4, va, create, F::USER_ACCESSIBLE)
     }
 
     fn flush(&self, va: u64) {

@@ -52,6 +52,15 @@ fn kernel_page_fault_is_reported_and_fails_the_run() {
 }
 
 #[test]
+fn kernel_stack_overflow_hits_the_guard_page() {
+    Boot::new("kernel-stack-overflow", "test=kernel-stack-overflow")
+        .run()
+        .expect_status(status::KERNEL_FAULT)
+        .expect_contains("overflowing a kernel stack")
+        .expect_contains("KERNEL FAULT: double fault (vector 8)");
+}
+
+#[test]
 fn panic_is_reported_with_its_location() {
     Boot::new("panic", "test=panic")
         .run()
