@@ -89,9 +89,15 @@ fn gdb(port: u16, commands: &[&str]) -> String {
 }
 
 /// Runs gdb on a pseudo-terminal (through `script`), so that typing Ctrl-C
-/// works as for a user: once `ready()` holds (at most two minutes) and one
-/// more second has passed, a 0x03 byte is typed. Returns what gdb printed.
-fn gdb_with_ctrl_c(port: u16, commands: &[&str], ready: impl Fn() -> bool) -> String {
+/// works as for a user: once `ready(what gdb printed so far)` holds (at
+/// most two minutes) and `delay` more has passed, a 0x03 byte is typed.
+/// Returns what gdb printed.
+fn gdb_with_ctrl_c(
+    port: u16,
+    commands: &[&str],
+    delay: Duration,
+    ready: impl Fn(&str) -> bool,
+) -> String {
     let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
     let mut line = String::from("gdb");
     for arg in gdb_args(port, commands) {
@@ -129,13 +135,13 @@ fn gdb_with_ctrl_c(port: u16, commands: &[&str], ready: impl Fn() -> bool) -> St
     }
     let mut stdin = child.stdin.take().expect("piped");
     let deadline = Instant::now() + Duration::from_secs(120);
-    while !ready() && Instant::now() < deadline {
+    while !ready(&text.lock().unwrap().replace("\r\n", "\n")) && Instant::now() < deadline {
         if child.try_wait().ok().flatten().is_some() {
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    std::thread::sleep(Duration::from_secs(1));
+    std::thread::sleep(delay);
     let _ = stdin.write_all(b"\x03");
     let _ = stdin.flush();
     let _ = child.wait();
@@ -597,6 +603,26 @@ fn gdbserver_survives_malformed_packets_then_serves_gdb() {
     assert_eq!(raw.ask("p5"), le_hex(42), "rdi at the second call");
     assert_eq!(raw.ask(&format!("P10={}", le_hex(add_numbers))), "OK");
     assert_eq!(raw.ask(&format!("z0,{add_numbers:x},1")), "OK");
+
+    // No-ack mode: replies come without `+`. A new `qSupported` (a new
+    // gdb) is acknowledged again, whatever the previous session chose.
+    assert_eq!(raw.ask("QStartNoAckMode"), "OK");
+    raw.send(&framed("qC"));
+    let (prefix, reply) = raw.reply();
+    assert_eq!(prefix, "", "an ack in no-ack mode (reply {reply:?})");
+    assert!(reply.starts_with("QC"), "qC got {reply:?}");
+    raw.send(&framed("qSupported:multiprocess+"));
+    let (prefix, reply) = raw.reply();
+    assert_eq!(
+        prefix, "+",
+        "qSupported after no-ack mode was not acknowledged"
+    );
+    assert!(
+        reply.contains("QStartNoAckMode+"),
+        "qSupported got {reply:?}"
+    );
+    // Left in no-ack mode: the gdb that connects next must still be acked.
+    assert_eq!(raw.ask("QStartNoAckMode"), "OK");
     drop(raw);
     std::thread::sleep(Duration::from_secs(1));
 
@@ -659,7 +685,7 @@ fn gdb_interrupts_with_ctrl_c_writes_memory_and_detaches() {
     ];
     let commands: Vec<&str> = commands.iter().map(String::as_str).collect();
     // The program prints its first line once gdb has let it run.
-    let out = gdb_with_ctrl_c(port, &commands, || {
+    let out = gdb_with_ctrl_c(port, &commands, Duration::from_secs(1), |_| {
         qemu.serial().contains("gdb-target: looping")
     });
     check(
@@ -760,4 +786,311 @@ fn gdb_signal_command_delivers_a_new_signal() {
     qemu.wait_timeout(Duration::from_secs(120))
         .expect_status(status::FAILURE)
         .expect_contains("gdbserver: /bin/gdb-target killed by SIGUSR1");
+}
+
+/// The bytes a static ELF file holds at `addr`, as gdb reads them from the
+/// file (no process).
+fn elf_bytes(elf: &std::path::Path, addr: u64, len: usize) -> Vec<u8> {
+    let out = Command::new("gdb")
+        .args(["-nx", "-batch", "-ex", &format!("x/{len}xb {addr:#x}")])
+        .arg(elf)
+        .output()
+        .expect("cannot run gdb");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let bytes: Vec<u8> = text
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .flat_map(|(_, rest)| rest.split_whitespace())
+        .filter_map(|w| u8::from_str_radix(w.trim_start_matches("0x"), 16).ok())
+        .collect();
+    assert_eq!(
+        bytes.len(),
+        len,
+        "cannot read {len} bytes at {addr:#x} of {}: {text}",
+        elf.display()
+    );
+    bytes
+}
+
+fn hex_bytes(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn gdb_forked_child_does_not_inherit_breakpoints() {
+    let (qemu, port) = start("gdb-fork", "fork");
+    let commands: Vec<String> = vec![
+        "break in_both".into(),
+        mark("run"),
+        "continue".into(),
+        mark("x"),
+        "print x".into(),
+        mark("end"),
+        "continue".into(),
+    ];
+    let commands: Vec<&str> = commands.iter().map(String::as_str).collect();
+    let out = gdb(port, &commands);
+    // Only the parent, which is traced, stops; the child's copy of the text
+    // had the int3 taken out before it ran.
+    check(
+        section(&out, "run").contains("Breakpoint 1, gdb_target::in_both (x=1)"),
+        "the parent did not stop at in_both(1)",
+        &out,
+        &qemu,
+    );
+    check(
+        section(&out, "end").contains("exited with code 07]"),
+        "the program did not exit 7 (its child did not exit 5)",
+        &out,
+        &qemu,
+    );
+    qemu.wait_timeout(Duration::from_secs(120))
+        .expect_status(status::FAILURE)
+        .expect_contains("gdb-target: child got 5")
+        .expect_contains("gdb-target: child exited 5")
+        .expect_contains("gdbserver: /bin/gdb-target exited 7");
+}
+
+#[test]
+fn gdb_reports_a_program_killed_while_stopped() {
+    let (qemu, port) = start("gdb-killed", "killed");
+    let commands: Vec<String> = vec![
+        "break add_numbers".into(),
+        mark("run"),
+        "continue".into(),
+        // Meanwhile the program's child sends it SIGKILL.
+        "shell sleep 4".into(),
+        mark("mem"),
+        "x/4xb $pc".into(),
+        mark("end"),
+        "continue".into(),
+    ];
+    let commands: Vec<&str> = commands.iter().map(String::as_str).collect();
+    let out = gdb(port, &commands);
+    check(
+        section(&out, "run").contains("Breakpoint 1, gdb_target::add_numbers"),
+        "no stop at add_numbers",
+        &out,
+        &qemu,
+    );
+    // Dead while stopped (gdbserver let the child go at once): memory is
+    // gone, and the next resume reports the death.
+    check(
+        section(&out, "mem").contains("Cannot access memory"),
+        "the program's memory is still readable after its death",
+        &out,
+        &qemu,
+    );
+    check(
+        section(&out, "end").contains("Program terminated with signal SIGKILL"),
+        "the death of the stopped program was not reported as SIGKILL",
+        &out,
+        &qemu,
+    );
+    qemu.wait_timeout(Duration::from_secs(120))
+        .expect_status(status::FAILURE)
+        .expect_absent("gdb-target: still alive")
+        .expect_contains("gdbserver: /bin/gdb-target killed by SIGKILL");
+}
+
+#[test]
+fn gdb_killed_program_answers_x09_to_a_raw_client() {
+    let add_numbers = symbol("add_numbers");
+    let (qemu, port) = start("gdb-killed-raw", "killed");
+    let mut raw = Raw::connect(port);
+    assert_eq!(raw.ask(&format!("Z0,{add_numbers:x},1")), "OK");
+    let stop = raw.ask("c");
+    assert!(stop.starts_with("T05"), "c: {stop:?}");
+    std::thread::sleep(Duration::from_secs(4));
+    // Killed meanwhile: data requests fail, breakpoints have nothing to
+    // change, and the stop reason and resuming both report the death.
+    let g = raw.ask("g");
+    assert!(g.starts_with('E'), "g after the death: {g}");
+    for (ask, want) in [
+        (format!("z0,{add_numbers:x},1"), "OK"),
+        (format!("Z0,{add_numbers:x},1"), "OK"),
+        ("?".to_string(), "X09"),
+    ] {
+        assert_eq!(raw.ask(&ask), want, "{ask} after the death");
+    }
+    drop(raw);
+    qemu.wait_timeout(Duration::from_secs(120))
+        .expect_status(status::FAILURE)
+        .expect_contains("gdbserver: /bin/gdb-target killed by SIGKILL");
+}
+
+#[test]
+fn gdb_passes_sigstop_without_hanging() {
+    let (qemu, port) = start("gdb-sigstop", "stop");
+    let commands: Vec<String> = vec![
+        mark("run"),
+        "continue".into(),
+        mark("end"),
+        "continue".into(),
+    ];
+    let commands: Vec<&str> = commands.iter().map(String::as_str).collect();
+    let out = gdb(port, &commands);
+    check(
+        section(&out, "run").contains("Program received signal SIGSTOP"),
+        "the SIGSTOP was not reported",
+        &out,
+        &qemu,
+    );
+    // gdb passes SIGSTOP by default (`C11`): no job-control stop.
+    check(
+        section(&out, "end").contains("exited with code 07]"),
+        "passing SIGSTOP did not let the program finish",
+        &out,
+        &qemu,
+    );
+    qemu.wait_timeout(Duration::from_secs(120))
+        .expect_status(status::FAILURE)
+        .expect_contains("gdb-target: continued after SIGSTOP")
+        .expect_contains("gdbserver: /bin/gdb-target exited 7");
+}
+
+#[test]
+fn gdb_interrupts_a_stepi_blocked_in_a_syscall() {
+    let syscall_insn = symbol("gdb_target_nap_syscall");
+    let (qemu, port) = start("gdb-stepi-ctrl-c", "nap");
+    let commands: Vec<String> = vec![
+        format!("break *{syscall_insn:#x}"),
+        mark("run"),
+        "continue".into(),
+        // One instruction: a 60 s nanosleep. Ctrl-C comes while it sleeps.
+        mark("stepi"),
+        "stepi".into(),
+        mark("kill"),
+        "kill".into(),
+    ];
+    let commands: Vec<&str> = commands.iter().map(String::as_str).collect();
+    let out = gdb_with_ctrl_c(port, &commands, Duration::from_secs(4), |out| {
+        out.contains("@stepi")
+    });
+    check(
+        section(&out, "run").contains("Breakpoint 1,"),
+        "no stop at the syscall instruction",
+        &out,
+        &qemu,
+    );
+    check(
+        section(&out, "stepi").contains("Program received signal SIGINT"),
+        "Ctrl-C did not end the blocked stepi with SIGINT",
+        &out,
+        &qemu,
+    );
+    check(
+        section(&out, "kill").contains("killed]"),
+        "kill was not confirmed",
+        &out,
+        &qemu,
+    );
+    qemu.wait_timeout(Duration::from_secs(120))
+        .expect_status(status::FAILURE)
+        .expect_absent("gdb-target: nap returned")
+        .expect_contains("gdbserver: /bin/gdb-target killed by SIGKILL");
+}
+
+#[test]
+fn gdb_sees_a_signal_that_arrives_during_stepi() {
+    let syscall_insn = symbol("gdb_target_nap_syscall");
+    let handler = symbol("on_usr1");
+    let (qemu, port) = start("gdb-stepi-signal", "nap-signal");
+    let commands: Vec<String> = vec![
+        format!("break *{syscall_insn:#x}"),
+        mark("run"),
+        "continue".into(),
+        // A 10 s nanosleep that the program's child interrupts with
+        // SIGUSR1 after a second; the handler runs.
+        mark("stepi"),
+        "stepi".into(),
+        mark("where"),
+        "info registers rip".into(),
+        "delete".into(),
+        mark("end"),
+        "continue".into(),
+    ];
+    let commands: Vec<&str> = commands.iter().map(String::as_str).collect();
+    let out = gdb(port, &commands);
+    check(
+        section(&out, "run").contains("Breakpoint 1,"),
+        "no stop at the syscall instruction",
+        &out,
+        &qemu,
+    );
+    check(
+        section(&out, "stepi").contains("Program received signal SIGUSR1"),
+        "the signal delivered during stepi was not reported",
+        &out,
+        &qemu,
+    );
+    let rip = rip_in(&out, "where");
+    check(
+        rip == Some(handler),
+        &format!("the step ended at {rip:x?}, not at the handler {handler:#x}"),
+        &out,
+        &qemu,
+    );
+    check(
+        section(&out, "end").contains("exited with code 07]"),
+        "the program did not finish with its handler run",
+        &out,
+        &qemu,
+    );
+    qemu.wait_timeout(Duration::from_secs(120))
+        .expect_status(status::FAILURE)
+        .expect_contains("SIGUSR1 seen 1")
+        .expect_contains("gdbserver: /bin/gdb-target exited 7");
+}
+
+#[test]
+fn gdb_breakpoints_do_not_leak_into_an_execed_program() {
+    // An address in gdb-target's text that it never runs in `exec` mode and
+    // that the next program maps too.
+    let addr = symbol("gdb_target_nap");
+    let next = workspace_root().join("target/x86_64-unknown-none/release/strace-target-segv");
+    let new_bytes = elf_bytes(&next, addr, 8);
+    let old_bytes = elf_bytes(&elf(), addr, 8);
+    assert_ne!(new_bytes[0], old_bytes[0], "pick another address");
+    let (qemu, port) = start("gdb-exec", "exec");
+    let mut raw = Raw::connect(port);
+    assert_eq!(raw.ask(&format!("Z0,{addr:x},1")), "OK");
+    // The program becomes strace-target-segv (gdb is not told) and faults.
+    let stop = raw.ask("c");
+    assert!(stop.starts_with("T0b"), "c: {stop:?}");
+    // The new image is shown as it is, and removing the old breakpoint
+    // writes nothing into it.
+    assert_eq!(raw.ask(&format!("m{addr:x},8")), hex_bytes(&new_bytes));
+    assert_eq!(raw.ask(&format!("z0,{addr:x},1")), "OK");
+    assert_eq!(raw.ask(&format!("m{addr:x},8")), hex_bytes(&new_bytes));
+    // Passing the SIGSEGV ends it.
+    let end = raw.ask("C0b");
+    assert!(end.starts_with("X0b"), "the fault did not end it: {end:?}");
+    drop(raw);
+    qemu.wait_timeout(Duration::from_secs(120))
+        .expect_status(status::FAILURE)
+        .expect_contains("segv: about to fault")
+        .expect_contains("gdbserver: /bin/gdb-target killed by SIGSEGV");
+}
+
+#[test]
+fn gdbserver_sees_a_ctrl_c_sent_with_the_resume_packet() {
+    let (qemu, port) = start("gdb-ctrl-c-raw", "");
+    let mut raw = Raw::connect(port);
+    assert!(raw.ask("?").starts_with("T05"), "held at the entry point");
+    // `c` and the interrupt byte in one write: they reach gdbserver in the
+    // same read of the port, and the interrupt must not be lost (the
+    // program would otherwise run to its end, `W07`).
+    let mut bytes = framed("c");
+    bytes.push(0x03);
+    raw.send(&bytes);
+    let (prefix, stop) = raw.reply();
+    assert_eq!(prefix, "+");
+    assert!(stop.starts_with("T02"), "c with Ctrl-C: {stop:?}");
+    // gdb does not pass SIGINT: `c` discards it and the program finishes.
+    assert_eq!(raw.ask("c"), "W07");
+    drop(raw);
+    qemu.wait_timeout(Duration::from_secs(120))
+        .expect_status(status::FAILURE)
+        .expect_contains("gdbserver: /bin/gdb-target exited 7");
 }

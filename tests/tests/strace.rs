@@ -553,6 +553,176 @@ fn killed_inside_a_call_with_follow() {
     );
 }
 
+/// The descriptor table behind `fexec`'s FILE follows `fcntl(F_DUPFD)`
+/// (same file) and `fexec` (close-on-exec descriptors are gone, so their
+/// numbers are shown as numbers), and `F_SETFD`.
+#[test]
+fn fexec_file_follows_dupfd_and_close_on_exec() {
+    let out = &strace("strace-fds", "strace-target-fds");
+    out.expect_success();
+    let expected = [
+        r#"fexec("/bin/strace-target-fds", ["/bin/strace-target-fds"], []) = 0"#,
+        r#"open("/bin/strace-target-fds", O_RDONLY|O_CLOEXEC) = $A"#,
+        "fcntl($A, F_DUPFD, 10) = 10",
+        r#"fexec("/bin/strace-target-fds", ["/bin/strace-target-fds", "again", "$A"], []) = 0"#,
+        r#"fexec($A, ["/bin/strace-target-fds", "never"], []) = -1 EBADF (Bad file number)"#,
+        "fcntl(10, F_SETFD, FD_CLOEXEC) = 0",
+        r#"fexec("/bin/strace-target-fds", ["/bin/strace-target-fds", "last"], []) = 0"#,
+        r#"fexec(10, ["/bin/strace-target-fds", "never"], []) = -1 EBADF (Bad file number)"#,
+        "exit(0) = ?",
+        "+++ exited with 0 +++",
+    ];
+    compare(
+        "strace strace-target-fds",
+        out,
+        &expected,
+        &program_lines(out),
+        &mut HashMap::new(),
+    );
+}
+
+/// strace as uid 1000 (not root, not pid 1) keeps following a grandchild
+/// orphaned onto pid 1: it may no longer open that process's `proc:`
+/// files, so it must not need to after attaching.
+#[test]
+fn non_root_follows_an_orphaned_tracee() {
+    let out = &Boot::new("strace-orphan", "init=/bin/strace-target-orphan").run();
+    out.expect_success();
+    let lines = program_lines(out);
+    if let Some(own) = lines.iter().find(|l| l.starts_with("strace:")) {
+        panic!("strace reported {own:?}\n{}", out.serial);
+    }
+    let groups = per_pid(&lines);
+    let mut vars = HashMap::new();
+    let parent = [
+        r#"fexec("/bin/strace-target-orphan", ["/bin/strace-target-orphan", "--tree"], []) = 0"#,
+        "sigprocmask(SIG_BLOCK, [SIGCHLD], NULL) = 0",
+        "pipe2([$R, $W], 0) = 0",
+        "clone(0) = $A",
+        "close($W) = 0",
+        "waitpid($A, [{WIFEXITED(s) && WEXITSTATUS(s) == 0}], 0) = $A",
+        r#"read($R, "", 1) = 0"#,
+        "exit(0) = ?",
+        "+++ exited with 0 +++",
+    ];
+    compare(
+        "strace -f strace-target-orphan --tree, initial process",
+        out,
+        &parent,
+        groups.get(&None).map(Vec::as_slice).unwrap_or(&[]),
+        &mut vars,
+    );
+    let child_pid: u64 = vars["A"].parse().unwrap();
+    let child = [
+        "[pid $A] pipe2([$GR, $GW], 0) = 0",
+        "[pid $A] clone(0) = $B",
+        "[pid $A] exit(0) = ?",
+        "[pid $A] +++ exited with 0 +++",
+    ];
+    compare(
+        "strace-target-orphan, child",
+        out,
+        &child,
+        groups
+            .get(&Some(child_pid))
+            .map(Vec::as_slice)
+            .unwrap_or(&[]),
+        &mut vars,
+    );
+    let grandchild_pid: u64 = vars["B"].parse().unwrap();
+    // Everything after `close` happens once the grandchild is orphaned.
+    let grandchild = [
+        "[pid $B] close($GW) = 0",
+        r#"[pid $B] read($GR, "", 1) = 0"#,
+        "[pid $B] getppid() = 1",
+        "[pid $B] exit(0) = ?",
+        "[pid $B] +++ exited with 0 +++",
+    ];
+    compare(
+        "strace-target-orphan, orphaned grandchild",
+        out,
+        &grandchild,
+        groups
+            .get(&Some(grandchild_pid))
+            .map(Vec::as_slice)
+            .unwrap_or(&[]),
+        &mut vars,
+    );
+    assert_eq!(groups.len(), 3, "lines of other processes\n{}", out.serial);
+}
+
+/// More busy tracees (24 children let go at once) than one 16-record read
+/// of strace's event queue used to report: every call of every child is
+/// shown, and the run ends.
+#[test]
+fn many_busy_tracees_are_all_followed() {
+    const CHILDREN: usize = 24;
+    const CALLS: usize = 10;
+    let out = &strace("strace-many-f", "-f strace-target-many");
+    out.expect_success();
+    let lines = program_lines(out);
+    let groups = per_pid(&lines);
+    let parent_lines = groups.get(&None).map(Vec::as_slice).unwrap_or(&[]);
+    let pids: Vec<u64> = parent_lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("clone(0) = "))
+        .filter_map(|pid| pid.parse().ok())
+        .collect();
+    assert_eq!(
+        pids.len(),
+        CHILDREN,
+        "clone lines of the parent\n{}",
+        out.serial
+    );
+    let mut parent = vec![
+        r#"fexec("/bin/strace-target-many", ["/bin/strace-target-many"], []) = 0"#.to_string(),
+        "sigprocmask(SIG_BLOCK, [SIGCHLD], NULL) = 0".to_string(),
+        "pipe2([$R, $W], 0) = 0".to_string(),
+    ];
+    parent.extend(pids.iter().map(|pid| format!("clone(0) = {pid}")));
+    parent.push("close($W) = 0".to_string());
+    for (i, pid) in pids.iter().enumerate() {
+        parent.push(format!(
+            "waitpid({pid}, [{{WIFEXITED(s) && WEXITSTATUS(s) == {}}}], 0) = {pid}",
+            i + 1
+        ));
+    }
+    parent.push("exit(0) = ?".to_string());
+    parent.push("+++ exited with 0 +++".to_string());
+    let parent: Vec<&str> = parent.iter().map(String::as_str).collect();
+    let mut vars = HashMap::new();
+    compare(
+        "strace -f strace-target-many, parent",
+        out,
+        &parent,
+        parent_lines,
+        &mut vars,
+    );
+    for (i, &pid) in pids.iter().enumerate() {
+        let mut child = vec![
+            format!("[pid {pid}] close($W) = 0"),
+            format!(r#"[pid {pid}] read($R, "", 1) = 0"#),
+        ];
+        child.extend((0..CALLS).map(|_| format!("[pid {pid}] getpid() = {pid}")));
+        child.push(format!("[pid {pid}] exit({}) = ?", i + 1));
+        child.push(format!("[pid {pid}] +++ exited with {} +++", i + 1));
+        let child: Vec<&str> = child.iter().map(String::as_str).collect();
+        compare(
+            &format!("strace -f strace-target-many, child {}", i + 1),
+            out,
+            &child,
+            groups.get(&Some(pid)).map(Vec::as_slice).unwrap_or(&[]),
+            &mut vars,
+        );
+    }
+    assert_eq!(
+        groups.len(),
+        CHILDREN + 1,
+        "lines of other processes\n{}",
+        out.serial
+    );
+}
+
 #[test]
 fn matcher_binds_names_and_checks_hex() {
     let mut vars = HashMap::new();

@@ -425,6 +425,16 @@ impl Request {
     }
 }
 
+/// Whether `payload` is a `qSupported` packet, with or without features:
+/// the first packet of every gdb session. A stub turns acknowledgements back
+/// on before acking it, whatever the previous session chose with
+/// `QStartNoAckMode` (a new gdb expects its `+`).
+pub fn starts_session(payload: &[u8]) -> bool {
+    payload
+        .strip_prefix(b"qSupported")
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(b":"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -753,6 +763,12 @@ mod tests {
         );
         assert_eq!(parse(b"qSupported"), Ok(Request::Supported(vec![])));
         assert_eq!(parse(b"qSupportedx"), Err(Malformed));
+        assert!(starts_session(b"qSupported"));
+        assert!(starts_session(b"qSupported:multiprocess+;swbreak+"));
+        assert!(!starts_session(b"qSupportedx"));
+        assert!(!starts_session(b"QStartNoAckMode"));
+        assert!(!starts_session(b"qC"));
+        assert!(!starts_session(b""));
         assert_eq!(
             parse(b"qXfer:features:read:target.xml:0,ffb"),
             Ok(Request::ReadFeatures {

@@ -39,23 +39,30 @@ impl Link {
         self.fd
     }
 
-    /// Reads one chunk (blocking until bytes arrive) and queues what it
-    /// completes; returns how many interrupt bytes (0x03) came in. With
-    /// `keep_interrupts` they are queued too.
-    pub fn fill(&mut self, keep_interrupts: bool) -> Result<usize> {
+    /// Reads one chunk (blocking until bytes arrive) and queues every
+    /// input it completes, interrupt requests (0x03) included: they are
+    /// never dropped, whether the program runs or steps.
+    pub fn fill(&mut self) -> Result<()> {
         let mut buf = [0u8; CHUNK];
         let n = rt::io::read(self.fd, &mut buf)?;
-        let mut interrupts = 0;
-        for input in self.decoder.push_all(&buf[..n.min(CHUNK)]) {
-            if input == Input::Interrupt {
-                interrupts += 1;
-                if !keep_interrupts {
-                    continue;
-                }
-            }
-            self.queue.push_back(input);
-        }
-        Ok(interrupts)
+        let inputs = self.decoder.push_all(&buf[..n.min(CHUNK)]);
+        self.queue.extend(inputs);
+        Ok(())
+    }
+
+    /// Whether an interrupt request is queued.
+    pub fn has_interrupts(&self) -> bool {
+        self.queue.contains(&Input::Interrupt)
+    }
+
+    /// Takes the queued interrupt requests out (the packets stay queued, in
+    /// order); returns how many there were. Called while the program runs,
+    /// including right after the resume packet: a Ctrl-C that came in the
+    /// same read as that packet counts.
+    pub fn take_interrupts(&mut self) -> usize {
+        let before = self.queue.len();
+        self.queue.retain(|input| *input != Input::Interrupt);
+        before - self.queue.len()
     }
 
     /// The next input, waiting for one.
@@ -64,8 +71,18 @@ impl Link {
             if let Some(input) = self.queue.pop_front() {
                 return Ok(input);
             }
-            self.fill(true)?;
+            self.fill()?;
         }
+    }
+
+    /// Acknowledges a good packet: `+`, unless acknowledgements are off. A
+    /// `qSupported` starts a new session (a new gdb connected), in which
+    /// they are on until it asks otherwise, so it is always acknowledged.
+    pub fn ack_packet(&mut self, payload: &[u8]) -> Result<()> {
+        if gdb_remote::request::starts_session(payload) {
+            self.no_ack = false;
+        }
+        self.ack()
     }
 
     fn write(&self, bytes: &[u8]) -> Result<()> {

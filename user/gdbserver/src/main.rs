@@ -153,7 +153,13 @@ impl Server {
                 }
                 Input::Packet(payload) => {
                     debug!("<- {}", alloc::string::String::from_utf8_lossy(&payload));
-                    self.link.ack()?;
+                    self.link.ack_packet(&payload)?;
+                    // Another process may have killed the program while it
+                    // was stopped: its exit event is then waiting, and
+                    // every request sees it.
+                    if let Some(inferior) = self.inferior.as_mut() {
+                        inferior.check_gone();
+                    }
                     let next = match Request::parse(&payload) {
                         Ok(request) => self.handle(request),
                         Err(_) => Next::Reply(reply::error(1)),
@@ -189,7 +195,7 @@ impl Server {
                 };
                 return Next::Finish(r, status);
             }
-            Stop::Signal(sig) => (signal::to_gdb(sig), false),
+            Stop::Signal { sig, .. } | Stop::Delivered(sig) => (signal::to_gdb(sig), false),
             // `swbreak` only while gdb's breakpoint is still there.
             Stop::Breakpoint { addr, ours } => {
                 (signal::GDB_TRAP, ours && inferior.is_planted(addr))
@@ -198,6 +204,13 @@ impl Server {
         };
         let regs = match inferior.registers() {
             Ok(regs) => regs,
+            Err(e) if inferior.check_gone() => {
+                debug!(
+                    "registers: {}: the process is gone",
+                    rt::errno::describe(&e)
+                );
+                return self.stop_reply();
+            }
             Err(e) => return Next::Reply(errno_reply(e)),
         };
         let values: Vec<(usize, Vec<u8>)> = [amd64::RBP, amd64::RSP, amd64::RIP]
@@ -254,7 +267,8 @@ impl Server {
                 let has = |name: &[u8]| features.iter().any(|f| f == name);
                 self.format.multiprocess = has(b"multiprocess+");
                 self.swbreak = has(b"swbreak+");
-                // A new session starts with acknowledgements on.
+                // A new session starts with acknowledgements on (already
+                // turned on before the packet was acked).
                 self.link.no_ack = false;
                 let mut r = alloc::format!(
                     "PacketSize={PACKET_SIZE:x};QStartNoAckMode+;qXfer:features:read+;swbreak+"
@@ -357,7 +371,7 @@ impl Server {
                 }
                 rt::println!("gdbserver: detached; process {} runs on", pid);
                 let inferior = self.inferior.take().expect("present while serving");
-                match inferior.detach(&mut self.link) {
+                match inferior.detach() {
                     Ok(status) => Next::Quit(status),
                     Err(e) => {
                         rt::eprintln!("gdbserver: detach: {}", rt::errno::describe(&e));

@@ -16,7 +16,11 @@
 //! then `PTRACE_WAIT` tells whether it is held at a stop, which is printed
 //! and resumed with `PTRACE_SYSCALL`. strace never blocks on one tracee
 //! while another waits for it, so tracees that wait for each other (a
-//! parent in `waitpid`, a child still running) cannot deadlock it.
+//! parent in `waitpid`, a child still running) cannot deadlock it. Each
+//! queue read has room for every tracee, and every ready tracee is served
+//! before the next read, so none starves however many are busy. If the
+//! queue fails, every handle is closed (detaching the tracees) before
+//! strace waits for its child.
 //!
 //! With `-f`, a `PTRACE_EVENT_CLONE` event makes strace open
 //! `proc:<child>/trace` (before its next write to the parent's handle,
@@ -30,17 +34,20 @@ mod decode;
 mod names;
 mod output;
 
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
 use syscall::error::{EAGAIN, ESRCH};
 use syscall::flag::{
-    wexitstatus, wifsignaled, wifstopped, wtermsig, EventFlags, WaitFlags, O_CLOEXEC, O_NONBLOCK,
-    O_RDONLY, O_RDWR, SIGCONT, SIGKILL, SIGSTOP, SIGTRAP,
+    wexitstatus, wifsignaled, wifstopped, wtermsig, EventFlags, WaitFlags, F_DUPFD, F_SETFD,
+    O_CLOEXEC, O_NONBLOCK, O_RDONLY, O_RDWR, SIGCONT, SIGKILL, SIGSTOP, SIGTRAP,
 };
-use syscall::number::{SYS_CLOSE, SYS_DUP, SYS_DUP2, SYS_EXIT, SYS_FEXEC, SYS_OPEN, SYS_SIGRETURN};
+use syscall::number::{
+    SYS_CLOSE, SYS_DUP, SYS_DUP2, SYS_EXIT, SYS_FCNTL, SYS_FEXEC, SYS_OPEN, SYS_PIPE2,
+    SYS_SIGRETURN,
+};
 use tracer::{
     StopInfo, Tracer, PTRACE_EVENT_CLONE, PTRACE_STOP_BREAKPOINT, PTRACE_STOP_EXIT,
     PTRACE_STOP_POST_SYSCALL, PTRACE_STOP_PRE_SYSCALL, PTRACE_STOP_SIGNAL, PTRACE_SYSCALL,
@@ -51,6 +58,13 @@ use decode::{Context, Memory};
 use output::Output;
 
 rt::entry!(main);
+
+/// The size of one `event:` record.
+const EVENT_SIZE: usize = 24;
+/// Records of room in a queue read beyond one per tracee.
+const QUEUE_SLACK: usize = 16;
+/// Rounds of "read the events, `PTRACE_WAIT`" for one tracee per turn.
+const SERVICE_ROUNDS: usize = 64;
 
 const USAGE: &str = "usage: strace [-f] [-e trace=NAME[,NAME...]] PROGRAM [ARGS...]";
 
@@ -150,6 +164,9 @@ struct Tracee {
     started: bool,
     /// Paths of descriptors seen opened (to show `fexec`'s file).
     fds: BTreeMap<usize, String>,
+    /// Which of those descriptors are close-on-exec: a successful `fexec`
+    /// closes them.
+    cloexec: BTreeSet<usize>,
 }
 
 /// The tracing loop's state.
@@ -180,33 +197,42 @@ impl Strace {
         self.filter.as_ref().is_none_or(|list| list.contains(&nr))
     }
 
-    /// Runs until every tracee is gone.
-    fn run(&mut self) {
-        let mut buf = [0u8; 24 * 16];
+    /// Runs until every tracee is gone, or reading the queue fails.
+    ///
+    /// Fairness: the queue reports ready handles in registration order, as
+    /// many as the buffer holds. The buffer has room for every tracee (one
+    /// registration each), so each read reports every ready tracee, and all
+    /// of them are served (each for at most [`SERVICE_ROUNDS`] rounds)
+    /// before the next read: a tracee that is ready waits at most one
+    /// round, however many others are busy.
+    fn run(&mut self) -> syscall::Result<()> {
+        let mut buf = Vec::new();
         while !self.tracees.is_empty() {
-            let n = match rt::io::read(self.queue, &mut buf) {
-                Ok(n) => n,
-                Err(e) => {
-                    rt::eprintln!(
-                        "strace: reading event: failed: {}",
-                        names::errno(e.errno as usize)
-                    );
-                    return;
-                }
-            };
-            for record in buf[..n].chunks_exact(24) {
+            buf.resize((self.tracees.len() + QUEUE_SLACK) * EVENT_SIZE, 0);
+            let n = rt::io::read(self.queue, &mut buf)?;
+            for record in buf[..n].chunks_exact(EVENT_SIZE) {
                 let mut word = [0u8; 8];
                 word.copy_from_slice(&record[16..24]);
-                let pid = usize::from_le_bytes(word);
-                self.service(pid);
+                self.service(usize::from_le_bytes(word));
             }
+        }
+        Ok(())
+    }
+
+    /// Closes every trace handle: a tracee held at a stop resumes
+    /// untraced, so nothing can keep the initial process from ending.
+    fn detach_all(&mut self) {
+        for pid in core::mem::take(&mut self.tracees).into_keys() {
+            self.out.forget(pid);
         }
     }
 
     /// Handles everything a ready tracee has: its events, then the stop it
-    /// is held at (resuming it with `PTRACE_SYSCALL`).
+    /// is held at (resuming it with `PTRACE_SYSCALL`). A tracee whose events
+    /// keep coming is left after [`SERVICE_ROUNDS`] rounds: still ready, it
+    /// is reported again by the next queue read, after the others' turn.
     fn service(&mut self, pid: usize) {
-        loop {
+        for _ in 0..SERVICE_ROUNDS {
             let Some(tracee) = self.tracees.get_mut(&pid) else {
                 return;
             };
@@ -273,10 +299,10 @@ impl Strace {
             // The next write to the parent's handle releases it untraced.
             return;
         }
-        let fds = self
+        let (fds, cloexec) = self
             .tracees
             .get(&parent)
-            .map(|t| t.fds.clone())
+            .map(|t| (t.fds.clone(), t.cloexec.clone()))
             .unwrap_or_default();
         let tracer = match Tracer::attach_flags(child, O_NONBLOCK) {
             Ok(tracer) => tracer,
@@ -304,6 +330,7 @@ impl Strace {
                 tracer,
                 started: true,
                 fds,
+                cloexec,
             },
         );
     }
@@ -435,13 +462,18 @@ impl Strace {
     }
 }
 
-/// Keeps the descriptor-to-path table up to date from successful calls.
+/// Keeps the descriptor-to-path table up to date from successful calls,
+/// as the kernel changes the descriptor table: `open`, `close`, plain
+/// duplicates (`dup`, `dup2`, `fcntl(F_DUPFD)`: the same file, not
+/// close-on-exec), `fcntl(F_SETFD)`, `pipe2` (two new descriptors, no
+/// path) and `fexec` (close-on-exec descriptors are gone).
 fn track_fds(tracee: &mut Tracee, info: &StopInfo) {
     if decode::errno_of(info.ret).is_some() {
         return;
     }
     let ret = info.ret as usize;
     let a = info.args;
+    let fd = a[0] as usize;
     match info.nr as usize {
         SYS_OPEN => {
             let mut bytes = alloc::vec![0u8; (a[1] as usize).min(4096)];
@@ -450,27 +482,60 @@ fn track_fds(tracee: &mut Tracee, info: &StopInfo) {
             tracee
                 .fds
                 .insert(ret, String::from_utf8_lossy(&bytes).into_owned());
+            tracee.set_cloexec(ret, a[2] as usize & O_CLOEXEC != 0);
         }
-        SYS_CLOSE => {
-            tracee.fds.remove(&(a[0] as usize));
-        }
-        SYS_DUP | SYS_DUP2 => {
-            // Only a plain duplicate (no path) is the same file.
-            let len = if info.nr as usize == SYS_DUP {
-                a[2]
-            } else {
-                a[3]
-            };
-            match tracee.fds.get(&(a[0] as usize)).cloned() {
-                Some(path) if len == 0 => {
-                    tracee.fds.insert(ret, path);
-                }
-                _ => {
-                    tracee.fds.remove(&ret);
+        SYS_CLOSE => tracee.forget_fd(fd),
+        // dup2 onto itself without a path changes nothing.
+        SYS_DUP2 if a[1] == a[0] && a[3] == 0 => {}
+        // Only a plain duplicate (no path) is the same file.
+        SYS_DUP => tracee.duplicate(fd, ret, a[2] == 0),
+        SYS_DUP2 => tracee.duplicate(fd, ret, a[3] == 0),
+        SYS_FCNTL => match a[1] as usize {
+            F_DUPFD => tracee.duplicate(fd, ret, true),
+            F_SETFD => tracee.set_cloexec(fd, a[2] & 1 != 0),
+            _ => {}
+        },
+        SYS_PIPE2 => {
+            let mut words = [0u8; 16];
+            if tracee.tracer.read(a[0], &mut words) == 16 {
+                for pair in words.chunks_exact(8) {
+                    let mut word = [0u8; 8];
+                    word.copy_from_slice(pair);
+                    tracee.forget_fd(u64::from_le_bytes(word) as usize);
                 }
             }
         }
+        SYS_FEXEC => {
+            for fd in core::mem::take(&mut tracee.cloexec) {
+                tracee.fds.remove(&fd);
+            }
+        }
         _ => {}
+    }
+}
+
+impl Tracee {
+    fn forget_fd(&mut self, fd: usize) {
+        self.fds.remove(&fd);
+        self.cloexec.remove(&fd);
+    }
+
+    fn set_cloexec(&mut self, fd: usize, on: bool) {
+        if on {
+            self.cloexec.insert(fd);
+        } else {
+            self.cloexec.remove(&fd);
+        }
+    }
+
+    /// `new` now refers to what `old` does (`same`), or to something else
+    /// (a `dup` with a path); it is never close-on-exec.
+    fn duplicate(&mut self, old: usize, new: usize, same: bool) {
+        let path = self.fds.get(&old).cloned().filter(|_| same);
+        self.forget_fd(new);
+        if let Some(path) = path {
+            self.fds.insert(new, path);
+        }
     }
 }
 
@@ -565,6 +630,8 @@ fn main(_args: &[&str]) -> i32 {
     }
     let mut fds = BTreeMap::new();
     fds.insert(prog_fd, opts.program.clone());
+    let mut cloexec = BTreeSet::new();
+    cloexec.insert(prog_fd);
     let mut strace = Strace {
         follow: opts.follow,
         filter: opts.filter,
@@ -580,9 +647,18 @@ fn main(_args: &[&str]) -> i32 {
             tracer,
             started: false,
             fds,
+            cloexec,
         },
     );
-    strace.run();
+    if let Err(e) = strace.run() {
+        rt::eprintln!(
+            "strace: reading event: failed: {}",
+            names::errno(e.errno as usize)
+        );
+    }
+    // However the loop ended, no handle of ours may hold a tracee while we
+    // wait for the initial process.
+    strace.detach_all();
     let status = match rt::process::wait(pid) {
         Ok(status) => strace.initial_status.unwrap_or(status),
         Err(_) => strace.initial_status.unwrap_or(0),

@@ -103,11 +103,31 @@ impl Output {
     /// blocked): each is ended, innermost first, as strace does:
     /// `NAME(args <unfinished ...>) = ?`, or `<... NAME resumed>
     /// <unfinished ...>) = ?` if it was already cut.
+    ///
+    /// As in [`Output::finish`], a shown call of another process that
+    /// entered after the first of these and is still open was "printed"
+    /// after it: these calls are then cut too, so that every call is
+    /// announced in entry order.
     pub fn abandon(&mut self, pid: usize) {
-        let stack = self.stacks.remove(&pid).unwrap_or_default();
-        if stack.iter().all(|p| p.hidden) {
+        let Some(first) = self
+            .stacks
+            .get(&pid)
+            .and_then(|stack| stack.iter().filter(|p| !p.hidden).map(|p| p.seq).min())
+        else {
+            self.stacks.remove(&pid);
             return;
+        };
+        let later_open = self
+            .stacks
+            .iter()
+            .filter(|(&other, _)| other != pid)
+            .flat_map(|(_, stack)| stack)
+            .any(|p| !p.hidden && !p.announced && p.seq > first);
+        if later_open {
+            // Announces this process's calls too, in entry order.
+            self.announce_open(None);
         }
+        let stack = self.stacks.remove(&pid).unwrap_or_default();
         self.announce_open(None);
         let prefix = self.prefix(pid);
         for pending in stack.iter().rev().filter(|p| !p.hidden) {

@@ -44,6 +44,11 @@ const TESTS: &[Entry] = &[
         open::ancestor_may_open_files,
         10_000,
     ),
+    (
+        "orphaned_tracee_stays_traceable",
+        open::orphaned_tracee_stays_traceable,
+        10_000,
+    ),
     ("esrch_missing_pid", open::esrch_missing_pid, 10_000),
     ("esrch_exited_unreaped", open::esrch_exited_unreaped, 10_000),
     ("enoent_unknown_file", open::enoent_unknown_file, 10_000),

@@ -560,6 +560,95 @@ pub fn open_error_precedence() -> Check {
     Ok(())
 }
 
+/// A uid-1000 tracer keeps a tracee that stops being its descendant: its
+/// grandchild, orphaned onto pid 1 when the child in between exits. New
+/// opens of the grandchild's files are `EPERM` from then on (the check is
+/// made at open), but a `Tracer` opened `stop`, `regs/int` and `mem` when
+/// it attached: it still reads every stop, the registers and memory, and
+/// follows the tracee to its exit.
+pub fn orphaned_tracee_stays_traceable() -> Check {
+    in_child(|| {
+        become_user(1000)?;
+        // The grandchild reads one byte from `go`, calls getpid, exits 7;
+        // the child reports its pid and exits once `leave` opens.
+        let go = Gate::new()?;
+        let report = Gate::new()?;
+        let leave = Gate::new()?;
+        let (go_rd, go_wr, report_wr, leave_rd) = (go.rd, go.wr, report.wr, leave.rd);
+        let mut kid = Kid::spawn(move || {
+            let _ = syscall::close(go_wr);
+            let grandchild = match rt::process::fork() {
+                Ok(0) => {
+                    let mut b = [0u8; 1];
+                    let _ = rt::io::read(go_rd, &mut b);
+                    let _ = syscall::getpid();
+                    rt::process::exit(7);
+                }
+                Ok(pid) => pid,
+                Err(_) => return 2,
+            };
+            let _ = rt::io::write_all(report_wr, &(grandchild as u64).to_le_bytes());
+            let mut b = [0u8; 1];
+            let _ = rt::io::read(leave_rd, &mut b);
+            0
+        })?;
+        let mut word = [0u8; 8];
+        let n = rt::io::read_full(report.rd, &mut word).ctx("read grandchild pid")?;
+        ensure!(n == 8, "child did not report its child's pid");
+        let grandchild = u64::from_le_bytes(word) as usize;
+        let mut t = Tracer::attach(grandchild).ctx("attach to the grandchild")?;
+        leave.open()?;
+        let status = kid.wait(3000)?;
+        rt::test::expect_exit("child", status, 0)?;
+        let line = status_line(grandchild)?;
+        ensure!(
+            field(&line, "ppid") == Some("1"),
+            "the grandchild is not orphaned onto pid 1: {:?}",
+            line.trim_end()
+        );
+        for (file, flags) in [("stop", O_RDONLY), ("regs/int", O_RDONLY), ("mem", O_RDWR)] {
+            expect_open_err(&format!("proc:{grandchild}/{file}"), flags, EPERM)
+                .map_err(|e| format!("no longer an ancestor: {e}"))?;
+        }
+        let stop = t.stop().ctx("Tracer::stop at the attach stop")?;
+        expect_eq("attach stop cause", stop.cause, 0)?;
+        let regs = t.regs().ctx("Tracer::regs")?;
+        expect_eq("rip", regs.rip as u64, stop.addr)?;
+        t.set_regs(&regs).ctx("Tracer::set_regs")?;
+        let mut bytes = [0u8; 8];
+        let n = t
+            .read_mem(regs.rsp as u64, &mut bytes)
+            .ctx("Tracer::read_mem at rsp")?;
+        expect_eq("bytes read at rsp", n, 8)?;
+        go.open()?;
+        // The grandchild may or may not be inside `read` yet.
+        let mut seen = String::new();
+        let mut status = None;
+        for _ in 0..8 {
+            match t.resume(tracer::PTRACE_SYSCALL, |_| {}) {
+                Ok(tracer::Stopped::Reached(s)) => {
+                    t.regs().ctx("Tracer::regs at a syscall stop")?;
+                    seen.push_str(&format!("[cause {:#x} nr {}] ", s.cause, s.nr));
+                }
+                Ok(tracer::Stopped::Exited(st)) => {
+                    status = Some(st);
+                    break;
+                }
+                Ok(other) => return Err(format!("resume: {other:?} after {seen}")),
+                Err(e) => return Err(format!("resume after {seen}: {}", rt::errno::describe(&e))),
+            }
+        }
+        let Some(status) = status else {
+            return Err(format!("the grandchild did not exit; stops {seen}"));
+        };
+        ensure!(
+            seen.contains(&format!("nr {}]", syscall::number::SYS_GETPID)),
+            "no getpid stop among {seen}"
+        );
+        rt::test::expect_exit("the grandchild's exit event", status, 7)
+    })
+}
+
 /// `dup` re-checks the caller's credentials: a `status` handle a root
 /// process opened on root's process gives no `regs/int` once uid 1000.
 pub fn dup_rechecks_credentials() -> Check {

@@ -100,6 +100,10 @@ pub fn round_trip() -> Result<(), String> {
 fn syscall_stop(tr: &mut crate::harness::Tracee) -> Result<StopInfo, String> {
     match tr.t().resume(PTRACE_SYSCALL, |_| {}) {
         Ok(Stopped::Reached(stop)) => Ok(stop),
+        Ok(Stopped::Breakpoint(addr)) => Err(format!(
+            "PTRACE_SYSCALL: the tracee executed the int3 at {:#x}",
+            addr
+        )),
         Ok(Stopped::Exited(status)) => Err(format!(
             "PTRACE_SYSCALL: the tracee {}",
             rt::process::describe(status)
@@ -381,6 +385,12 @@ pub fn tf_hidden_while_stepping() -> Result<(), String> {
     for step in 1..=2u64 {
         let stop = match tr.t().resume(PTRACE_SINGLESTEP, |_| {}) {
             Ok(Stopped::Reached(stop)) => stop,
+            Ok(Stopped::Breakpoint(addr)) => {
+                return Err(format!(
+                    "single-step {}: the tracee executed the int3 at {:#x}",
+                    step, addr
+                ))
+            }
             Ok(Stopped::Exited(status)) => {
                 return Err(format!(
                     "single-step {}: the tracee {}",

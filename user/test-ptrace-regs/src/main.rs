@@ -48,6 +48,10 @@ fn main(_args: &[&str]) -> i32 {
     t.run("mem_write_stack", mem::write_stack);
     t.run("mem_bulk_64k", mem::bulk);
     t.run("mem_short_at_mapping_end", mem::short_at_mapping_end);
+    t.run(
+        "mem_read_cstr_at_mapping_end",
+        mem::read_cstr_at_mapping_end,
+    );
     t.run("mem_efault_unmapped", mem::efault_unmapped);
     t.run("mem_kernel_addresses", mem::kernel_addresses);
     t.run("mem_plant_breakpoint_in_text", mem::plant_breakpoint);

@@ -1,7 +1,7 @@
 //! `proc:<pid>/mem`: reading the tracee's stack, writing what it then sees,
 //! bulk transfers, short transfers at the end of a mapping, EFAULT and
-//! EINVAL at the edges, a breakpoint planted in read-only text, and
-//! untouched zero pages.
+//! EINVAL at the edges, `Tracer::read_cstr` up to an unmapped page, a
+//! breakpoint planted in read-only text, and untouched zero pages.
 
 use alloc::format;
 use alloc::string::String;
@@ -199,6 +199,51 @@ pub fn short_at_mapping_end() -> Result<(), String> {
     expect_errno(
         &format!("write at the end {:#x}", end),
         tr.t().write_mem(end, &data),
+        EFAULT,
+    )?;
+    tr.finish()
+}
+
+/// `Tracer::read_cstr` returns the bytes before the NUL. A string that
+/// runs into an unmapped page without a NUL ends there: the bytes read are
+/// returned, not `EFAULT` (which is only for a first byte that is
+/// unmapped).
+pub fn read_cstr_at_mapping_end() -> Result<(), String> {
+    let mut tr = parked()?;
+    let sp = tr.t().regs().ctx("read regs/int")?.rsp as u64;
+    let end = stack_end(&mut tr, sp)?;
+    // Longer than read_cstr's 64-byte chunks, ending at the unmapped page.
+    let len = 100;
+    let at = end - len as u64;
+    let mut original = vec![0u8; len];
+    let n = tr.t().read_mem(at, &mut original).ctx("save the bytes")?;
+    expect_eq("bytes saved", n, len)?;
+    let text: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+    let n = tr.t().write_mem(at, &text).ctx("write the string")?;
+    expect_eq("bytes written", n, len)?;
+    let result = (|| -> Result<(), String> {
+        let got = tr
+            .t()
+            .read_cstr(at, 4096)
+            .ctx(&format!("read_cstr at {:#x}, up to the end {:#x}", at, end))?;
+        expect_eq(
+            "the string that ends at the unmapped page",
+            got,
+            text.clone(),
+        )?;
+        let got = tr.t().read_cstr(at, 10).ctx("read_cstr, max 10")?;
+        expect_eq("at most 10 bytes", got, text[..10].to_vec())?;
+        let n = tr.t().write_mem(at + 70, &[0]).ctx("write a NUL")?;
+        expect_eq("NUL written", n, 1)?;
+        let got = tr.t().read_cstr(at, 4096).ctx("read_cstr with a NUL")?;
+        expect_eq("the bytes before the NUL", got, text[..70].to_vec())
+    })();
+    let n = tr.t().write_mem(at, &original).ctx("restore the bytes")?;
+    expect_eq("bytes restored", n, len)?;
+    result?;
+    expect_errno(
+        &format!("read_cstr at the unmapped {:#x}", end),
+        tr.t().read_cstr(end, 16),
         EFAULT,
     )?;
     tr.finish()

@@ -30,6 +30,10 @@ fn main(_args: &[&str]) -> i32 {
                 "stop cause={} nr={} ret={:#x} rip={:#x}",
                 s.cause, s.nr, s.ret, s.addr
             ),
+            Ok(Stopped::Breakpoint(addr)) => {
+                println!("unexpected int3 at {:#x}", addr);
+                return 1;
+            }
             Ok(Stopped::Exited(st)) => {
                 println!("exited status={:#x}", st);
                 break;

@@ -10,7 +10,7 @@ use rt::test::Ctx;
 use syscall::flag::SIGTRAP;
 use syscall::number::*;
 use tracer::{
-    PtraceEvent, Tracer, PTRACE_CONT, PTRACE_STOP_BREAKPOINT, PTRACE_STOP_EXIT,
+    PtraceEvent, Stopped, Tracer, PTRACE_CONT, PTRACE_STOP_BREAKPOINT, PTRACE_STOP_EXIT,
     PTRACE_STOP_PRE_SYSCALL as PRE, PTRACE_SYSCALL, PTRACE_WAIT,
 };
 
@@ -145,6 +145,57 @@ pub fn again_when_rip_unchanged() -> TResult {
     let mut t = handshake(&kid)?;
     expect_breakpoint(&mut t, PTRACE_CONT, "first int3")?;
     expect_breakpoint(&mut t, PTRACE_CONT, "int3 again (rip unchanged)")?;
+    skip_int3(&mut t)?;
+    let s = next_stop(&mut t, PTRACE_SYSCALL)?;
+    expect_sys("after the int3", &s, PRE, SYS_WRITE)?;
+    let (status, events) = run_to_exit(&mut t, PTRACE_CONT)?;
+    ensure!(events.is_empty(), "events: {}", fmt_events(&events));
+    expect_exited("exit event", status, 0)?;
+    drop(t);
+    expect_exited("waitpid", kid.reap()?, 0)?;
+    let got = read_all(rd)?;
+    ensure!(got == b"A", "the tracee reported {:?}, expected \"A\"", got);
+    Ok(())
+}
+
+/// `Tracer::resume` returns at an int3: `Breakpoint(addr)`, the tracee
+/// held with rip on the byte (it used to write `PTRACE_WAIT` there, which
+/// ran the int3 again, forever). Resumed with rip unchanged it stops at the
+/// same int3 again; moved past it, the breakpoint the op set (the next
+/// syscall) is reached.
+pub fn resume_returns_breakpoint() -> TResult {
+    let addr = int3_addr();
+    let (mut kid, rd) = int3_tracee()?;
+    let mut t = handshake(&kid)?;
+    for what in ["int3", "int3 again (rip unchanged)"] {
+        let (stopped, events) = resume_ev(&mut t, PTRACE_SYSCALL)?;
+        ensure!(
+            stopped == Stopped::Breakpoint(addr),
+            "{}: resume returned {}, expected the int3 at {:#x}",
+            what,
+            fmt_stopped(&stopped),
+            addr
+        );
+        expect_events(what, &events, &[(PTRACE_STOP_BREAKPOINT, addr, 0)])?;
+        let s = t.stop().ctx("read stop")?;
+        ensure!(
+            s.cause == PTRACE_STOP_BREAKPOINT && s.addr == addr as u64,
+            "{}: stop expected cause 0x10 at {:#x}, got {}",
+            what,
+            addr,
+            fmt_stop(&s)
+        );
+        let rip = t.regs().ctx("regs/int")?.rip;
+        ensure!(
+            rip == addr,
+            "{}: rip {:#x}, expected {:#x}",
+            what,
+            rip,
+            addr
+        );
+        let state = proc_state(t.pid)?;
+        ensure!(state == "held", "{}: state={}, expected held", what, state);
+    }
     skip_int3(&mut t)?;
     let s = next_stop(&mut t, PTRACE_SYSCALL)?;
     expect_sys("after the int3", &s, PRE, SYS_WRITE)?;

@@ -1,7 +1,7 @@
 //! Conformance tests for ptrace stops and events (contract sections 3, 4
 //! and 4a): syscall entry/exit stops, the attach handshake, handlers inside
 //! calls, `exit` and `fexec`, `PTRACE_SYSEMU`, signal stops and events,
-//! `int3`, clone and exit events.
+//! `int3`, clone and exit events; and the client library's `resume` loop.
 #![no_std]
 #![no_main]
 
@@ -10,6 +10,7 @@ extern crate alloc;
 mod clone;
 mod exit;
 mod int3;
+mod resume;
 mod signals;
 mod syscalls;
 mod sysemu;
@@ -101,7 +102,22 @@ fn main(args: &[&str]) -> i32 {
         "int3_again_when_rip_unchanged",
         int3::again_when_rip_unchanged,
     );
+    run(
+        &mut t,
+        "int3_resume_returns_breakpoint",
+        int3::resume_returns_breakpoint,
+    );
     run(&mut t, "int3_untraced_sigtrap", int3::untraced_sigtrap);
+    run(
+        &mut t,
+        "resume_waits_through_signals",
+        resume::waits_through_signals,
+    );
+    run(
+        &mut t,
+        "resume_nonblocking_einval",
+        resume::nonblocking_einval,
+    );
     run(
         &mut t,
         "clone_process_held_then_released",

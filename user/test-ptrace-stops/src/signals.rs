@@ -180,8 +180,8 @@ fn signal_event_case(sig: usize, handler: usize, end: End, report: &[u8]) -> TRe
     while !events.iter().any(|e| e.cause == PTRACE_STOP_EXIT) {
         let (stopped, more) = resume_ev(&mut t, PTRACE_WAIT)?;
         events.extend(more);
-        if let Stopped::Reached(s) = stopped {
-            return Err(alloc::format!("unexpected stop {}", fmt_stop(&s)));
+        if !matches!(stopped, Stopped::Exited(_)) {
+            return Err(alloc::format!("unexpected stop {}", fmt_stopped(&stopped)));
         }
     }
     ensure!(

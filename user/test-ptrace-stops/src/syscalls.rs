@@ -310,10 +310,10 @@ pub fn exit_entry_only() -> TResult {
     let (stopped, events) = resume_ev(&mut t, PTRACE_SYSCALL)?;
     match stopped {
         Stopped::Exited(status) => expect_exited("exit event", status, 42)?,
-        Stopped::Reached(s) => {
+        other => {
             return Err(alloc::format!(
                 "after the exit entry stop: expected the exit event, got {}",
-                fmt_stop(&s)
+                fmt_stopped(&other)
             ))
         }
     }

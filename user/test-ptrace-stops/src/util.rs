@@ -101,6 +101,15 @@ pub fn fmt_stop(s: &StopInfo) -> String {
     }
 }
 
+/// How a resume ended, readably.
+pub fn fmt_stopped(stopped: &Stopped) -> String {
+    match stopped {
+        Stopped::Reached(s) => fmt_stop(s),
+        Stopped::Breakpoint(addr) => format!("[held at the int3 at {:#x}]", addr),
+        Stopped::Exited(status) => format!("[exited: {}]", fmt_status(*status)),
+    }
+}
+
 /// One event, readably.
 pub fn fmt_event(e: &PtraceEvent) -> String {
     format!("{}(a={:#x}, b={:#x})", cause_name(e.cause), e.a, e.b)
@@ -213,6 +222,9 @@ pub fn expect_events(
 /// Resumes with `op` (the contract's loop) and returns how it ended with the
 /// events seen on the way.
 pub fn resume_ev(t: &mut Tracer, op: u8) -> Result<(Stopped, Vec<PtraceEvent>), String> {
+    // A hung wait ends when the watchdog fires (resume waits on through
+    // any other signal).
+    t.set_give_up(watchdog_fired);
     t.resume_collect(op)
         .map_err(|e| format!("resume with op {:#x}: {}", op, rt::errno::describe(&e)))
 }
@@ -221,6 +233,10 @@ pub fn resume_ev(t: &mut Tracer, op: u8) -> Result<(Stopped, Vec<PtraceEvent>), 
 pub fn reached(what: &str, stopped: Stopped) -> Result<StopInfo, String> {
     match stopped {
         Stopped::Reached(s) => Ok(s),
+        Stopped::Breakpoint(addr) => Err(format!(
+            "{}: expected a stop, the tracee executed the int3 at {:#x}",
+            what, addr
+        )),
         Stopped::Exited(status) => Err(format!(
             "{}: expected a stop, the tracee exited ({})",
             what,
@@ -252,9 +268,9 @@ pub fn run_to_exit(t: &mut Tracer, op: u8) -> Result<(usize, Vec<PtraceEvent>), 
             events.retain(|e| e.cause != PTRACE_STOP_EXIT);
             Ok((status, events))
         }
-        Stopped::Reached(s) => Err(format!(
+        other => Err(format!(
             "expected the tracee to run to its exit, it stopped at {}",
-            fmt_stop(&s)
+            fmt_stopped(&other)
         )),
     }
 }
@@ -274,6 +290,13 @@ pub fn trace_to_exit(t: &mut Tracer, max: usize) -> Result<(Vec<Traced>, usize),
         match stopped {
             Stopped::Reached(stop) => out.push(Traced { stop, events }),
             Stopped::Exited(status) => return Ok((out, status)),
+            Stopped::Breakpoint(addr) => {
+                return Err(format!(
+                    "the tracee executed the int3 at {:#x} after {}",
+                    addr,
+                    fmt_trace(&out)
+                ))
+            }
         }
     }
     Err(format!(
@@ -529,6 +552,11 @@ static FIRED: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_alarm(_sig: usize) {
     FIRED.store(true, Ordering::SeqCst);
+}
+
+/// Whether the watchdog has fired during the current test.
+pub fn watchdog_fired() -> bool {
+    FIRED.load(Ordering::SeqCst)
 }
 
 /// Installs the watchdog's `SIGALRM` handler in the test process.
