@@ -7,12 +7,12 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use qemu_tests::{status, workspace_root, Boot, Running};
+use qemu_tests::{status, workspace_root, Boot, Outcome, Running};
 
 /// What gdbserver prints once the program is held and it serves gdb.
 const READY: &str = "gdbserver: waiting for gdb on serial2:";
@@ -38,39 +38,99 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Boots `gdbserver /bin/gdb-target ARGS` with COM2 on a TCP port and waits
-/// until it serves.
-fn start(name: &str, target_args: &str) -> (Running, u16) {
-    assert!(
-        Command::new("gdb").arg("--version").output().is_ok(),
-        "gdb is not installed (`make deps` installs it)"
-    );
-    let port = free_port();
-    let append = format!("init=/bin/gdbserver /bin/gdb-target {target_args}");
-    let mut running = Boot::new(name, append.trim_end())
-        .machine("q35")
-        .timeout(600)
-        .extra_qemu_args(&format!("-serial tcp:127.0.0.1:{port},server=on,wait=off"))
-        .spawn();
-    running.wait_for(READY, Duration::from_secs(180));
-    (running, port)
+/// A guest whose pid 1 is `gdbserver /bin/gdb-target ARGS`, with COM2 on
+/// the host's TCP `port`.
+struct Guest {
+    qemu: Running,
+    port: u16,
+}
+
+impl Guest {
+    /// Boots the guest on a free port and waits until gdbserver serves.
+    fn start(name: &str, target_args: &str) -> Guest {
+        assert!(
+            Command::new("gdb").arg("--version").output().is_ok(),
+            "gdb is not installed (`make deps` installs it)"
+        );
+        let port = free_port();
+        let append = format!("init=/bin/gdbserver /bin/gdb-target {target_args}");
+        let mut qemu = Boot::new(name, append.trim_end())
+            .machine("q35")
+            .timeout(600)
+            .extra_qemu_args(&format!("-serial tcp:127.0.0.1:{port},server=on,wait=off"))
+            .spawn();
+        qemu.wait_for(READY, Duration::from_secs(180));
+        Guest { qemu, port }
+    }
+
+    /// What the kernel has printed so far.
+    fn serial(&self) -> String {
+        self.qemu.serial()
+    }
+
+    /// Runs gdb with `commands` (see [`gdb_args`]) to the end.
+    fn gdb(&self, commands: &[&str]) -> Transcript<'_> {
+        self.transcript(gdb(self.port, commands))
+    }
+
+    /// Runs gdb with `commands` and types Ctrl-C once `ready` holds (see
+    /// [`gdb_with_ctrl_c`]).
+    fn gdb_with_ctrl_c(
+        &self,
+        commands: &[&str],
+        delay: Duration,
+        ready: impl Fn(&str) -> bool,
+    ) -> Transcript<'_> {
+        self.transcript(gdb_with_ctrl_c(self.port, commands, delay, ready))
+    }
+
+    fn transcript(&self, text: String) -> Transcript<'_> {
+        Transcript {
+            text,
+            qemu: &self.qemu,
+        }
+    }
+
+    /// A raw client of the remote protocol, connected to COM2.
+    fn raw(&self) -> Raw {
+        Raw::connect(self.port)
+    }
+
+    /// Waits up to two minutes for the guest to end, which must be as a
+    /// failing pid 1: gdbserver ends with the program's status, and the
+    /// program never ends with 0 here.
+    fn ended(self) -> Outcome {
+        let outcome = self.qemu.wait_timeout(Duration::from_secs(120));
+        outcome.expect_status(status::FAILURE);
+        outcome
+    }
 }
 
 /// The gdb command line: batch mode, no init files, the program's ELF for
 /// symbols, connected to the guest, then `commands` one `-ex` each (an
-/// error in one does not stop the others).
+/// error in one does not stop the others). A command `@name` is a marker:
+/// gdb runs `echo @name\n`, which starts [`Transcript::section`] `name`.
 fn gdb_args(port: u16, commands: &[&str]) -> Vec<String> {
-    let mut args: Vec<String> = ["-nx", "-batch", "-ex", "set remotetimeout 60", "-ex"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    args.push("set pagination off".into());
+    let mut args: Vec<String> = [
+        "-nx",
+        "-batch",
+        "-ex",
+        "set remotetimeout 60",
+        "-ex",
+        "set pagination off",
+    ]
+    .map(String::from)
+    .into();
     args.push(elf().display().to_string());
     args.push("-ex".into());
     args.push(format!("target remote 127.0.0.1:{port}"));
     for command in commands {
         args.push("-ex".into());
-        args.push(command.to_string());
+        if command.starts_with('@') {
+            args.push(format!("echo {command}\\n"));
+        } else {
+            args.push(command.to_string());
+        }
     }
     args
 }
@@ -168,183 +228,209 @@ fn hex_after(out: &str, prefix: &str) -> Option<u64> {
     parse_hex(&out[at..])
 }
 
-/// The lines gdb printed after `echo @name` and before the next marker.
-fn section<'a>(out: &'a str, name: &str) -> &'a str {
-    let marker = format!("@{name}\n");
-    let Some(at) = out.find(&marker) else {
-        return "";
-    };
-    let rest = &out[at + marker.len()..];
-    let end = rest.find("\n@").map_or(rest.len(), |e| e + 1);
-    &rest[..end]
+/// What one gdb run printed, and the guest it debugged: a failed check
+/// shows both.
+struct Transcript<'a> {
+    text: String,
+    qemu: &'a Running,
 }
 
-/// The value of the `print` in section `name` (`$N = VALUE`).
-fn printed<'a>(out: &'a str, name: &str) -> Option<&'a str> {
-    section(out, name)
-        .lines()
-        .find(|l| l.starts_with('$'))
-        .and_then(|l| l.split_once(" = "))
-        .map(|(_, v)| v.trim())
+impl Transcript<'_> {
+    /// Fails the test with `what`, gdb's output and the serial log so far
+    /// unless `ok`.
+    fn check(&self, ok: bool, what: &str) {
+        if !ok {
+            panic!(
+                "{what}\n---- gdb output ----\n{}\n---- serial log so far ----\n{}",
+                self.text,
+                self.qemu.serial()
+            );
+        }
+    }
+
+    /// Checks that section `name` contains `text`.
+    fn expect_in(&self, name: &str, text: &str, what: &str) {
+        self.check(self.section(name).contains(text), what);
+    }
+
+    /// Checks that the `print` in section `name` printed `value`.
+    fn expect_printed(&self, name: &str, value: &str, what: &str) {
+        self.check(self.printed(name) == Some(value), what);
+    }
+
+    /// The lines gdb printed after the marker `@name` and before the next
+    /// marker.
+    fn section(&self, name: &str) -> &str {
+        let marker = format!("@{name}\n");
+        let Some(at) = self.text.find(&marker) else {
+            return "";
+        };
+        let rest = &self.text[at + marker.len()..];
+        let end = rest.find("\n@").map_or(rest.len(), |e| e + 1);
+        &rest[..end]
+    }
+
+    /// The value of the `print` in section `name` (`$N = VALUE`).
+    fn printed(&self, name: &str) -> Option<&str> {
+        self.section(name)
+            .lines()
+            .find(|l| l.starts_with('$'))
+            .and_then(|l| l.split_once(" = "))
+            .map(|(_, v)| v.trim())
+    }
+
+    /// `REGISTER 0x... ` from `info registers REGISTER` in section `name`.
+    fn register(&self, name: &str, register: &str) -> Option<u64> {
+        let line = self
+            .section(name)
+            .lines()
+            .find(|l| l.starts_with(register))?;
+        parse_hex(line.split_whitespace().nth(1)?)
+    }
 }
 
-/// `rip 0x... ` from `info registers rip` in section `name`.
-fn rip_in(out: &str, name: &str) -> Option<u64> {
-    let line = section(out, name).lines().find(|l| l.starts_with("rip"))?;
-    parse_hex(line.split_whitespace().nth(1)?)
+/// What gdb prints for `command` with only the ELF file `elf` (no process).
+fn gdb_on_file(elf: &Path, command: &str) -> String {
+    let out = Command::new("gdb")
+        .args(["-nx", "-batch", "-ex", command])
+        .arg(elf)
+        .output()
+        .expect("cannot run gdb");
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// The address gdb gives for a function of the ELF file.
 fn symbol(name: &str) -> u64 {
-    let out = Command::new("gdb")
-        .args(["-nx", "-batch", "-ex", &format!("info address {name}")])
-        .arg(elf())
-        .output()
-        .expect("cannot run gdb");
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = gdb_on_file(&elf(), &format!("info address {name}"));
     hex_after(&text, " is at 0x").unwrap_or_else(|| panic!("no address for {name}: {text}"))
 }
 
-fn check(ok: bool, what: &str, out: &str, qemu: &Running) {
-    if !ok {
-        panic!(
-            "{what}\n---- gdb output ----\n{out}\n---- serial log so far ----\n{}",
-            qemu.serial()
-        );
-    }
+/// The bytes a static ELF file holds at `addr`, as gdb reads them from the
+/// file (no process).
+fn elf_bytes(elf: &Path, addr: u64, len: usize) -> Vec<u8> {
+    let text = gdb_on_file(elf, &format!("x/{len}xb {addr:#x}"));
+    let bytes: Vec<u8> = text
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .flat_map(|(_, rest)| rest.split_whitespace())
+        .filter_map(|w| u8::from_str_radix(w.trim_start_matches("0x"), 16).ok())
+        .collect();
+    assert_eq!(
+        bytes.len(),
+        len,
+        "cannot read {len} bytes at {addr:#x} of {}: {text}",
+        elf.display()
+    );
+    bytes
 }
 
-/// `echo @name` as a gdb command (gdb turns `\n` into a newline).
-fn mark(name: &str) -> String {
-    format!("echo @{name}\\n")
+fn hex_bytes(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[test]
 fn gdb_breaks_steps_prints_and_sees_the_exit() {
-    let (qemu, port) = start("gdb-session", "");
-    let commands: Vec<String> = vec![
-        "info files".into(),
-        mark("entry"),
-        "info registers rip".into(),
-        "stepi".into(),
-        mark("entry_step"),
-        "info registers rip".into(),
-        "info address add_numbers".into(),
-        "break add_numbers".into(),
-        "continue".into(),
-        mark("rip1"),
-        "info registers rip".into(),
-        mark("a"),
-        "print a".into(),
-        mark("b"),
-        "print b".into(),
-        mark("counter0"),
-        "print COUNTER".into(),
-        mark("a_in_memory"),
-        "x/gx &a".into(),
-        "stepi".into(),
-        mark("rip2"),
-        "info registers rip".into(),
-        mark("rsp"),
-        "info registers rsp".into(),
-        mark("stack"),
-        "x/4gx $rsp".into(),
-        mark("finish"),
-        "finish".into(),
-        "break bump_counter".into(),
-        mark("second_call"),
-        "continue".into(),
-        "delete 1".into(),
-        mark("bump1"),
-        "continue".into(),
-        mark("by1"),
-        "print by".into(),
-        mark("counter1"),
-        "print COUNTER".into(),
-        mark("bump2"),
-        "continue".into(),
-        mark("counter2"),
-        "print COUNTER".into(),
-        "delete".into(),
-        mark("end"),
-        "continue".into(),
-    ];
-    let commands: Vec<&str> = commands.iter().map(String::as_str).collect();
-    let out = gdb(port, &commands);
+    let guest = Guest::start("gdb-session", "");
+    let out = guest.gdb(&[
+        "info files",
+        "@entry",
+        "info registers rip",
+        "stepi",
+        "@entry_step",
+        "info registers rip",
+        "info address add_numbers",
+        "break add_numbers",
+        "continue",
+        "@rip1",
+        "info registers rip",
+        "@a",
+        "print a",
+        "@b",
+        "print b",
+        "@counter0",
+        "print COUNTER",
+        "@a_in_memory",
+        "x/gx &a",
+        "stepi",
+        "@rip2",
+        "info registers rip",
+        "@rsp",
+        "info registers rsp",
+        "@stack",
+        "x/4gx $rsp",
+        "@finish",
+        "finish",
+        "break bump_counter",
+        "@second_call",
+        "continue",
+        "delete 1",
+        "@bump1",
+        "continue",
+        "@by1",
+        "print by",
+        "@counter1",
+        "print COUNTER",
+        "@bump2",
+        "continue",
+        "@counter2",
+        "print COUNTER",
+        "delete",
+        "@end",
+        "continue",
+    ]);
 
     // Held at the program's entry point; one instruction further after
     // stepi.
-    let entry = hex_after(&out, "Entry point: 0x");
-    let at_entry = rip_in(&out, "entry");
-    check(
+    let entry = hex_after(&out.text, "Entry point: 0x");
+    let at_entry = out.register("entry", "rip");
+    out.check(
         entry.is_some() && at_entry == entry,
         &format!("the program is at {at_entry:x?}, not its entry point {entry:x?}"),
-        &out,
-        &qemu,
     );
-    let stepped = rip_in(&out, "entry_step");
-    check(
+    let stepped = out.register("entry_step", "rip");
+    out.check(
         stepped.is_some_and(|r| r > entry.unwrap() && r <= entry.unwrap() + 15),
         &format!("stepi at the entry point went to {stepped:x?}"),
-        &out,
-        &qemu,
     );
-    let sym = hex_after(&out, "Symbol \"add_numbers\" is at 0x");
-    let bp = hex_after(&out, "Breakpoint 1 at 0x");
-    check(
+    let sym = hex_after(&out.text, "Symbol \"add_numbers\" is at 0x");
+    let bp = hex_after(&out.text, "Breakpoint 1 at 0x");
+    out.check(
         sym.is_some() && bp.is_some(),
         "no symbol or breakpoint address",
-        &out,
-        &qemu,
     );
     let (sym, bp) = (sym.unwrap(), bp.unwrap());
-    check(
+    out.check(
         (sym..sym + 64).contains(&bp),
         &format!("breakpoint {bp:#x} is not just after add_numbers {sym:#x}"),
-        &out,
-        &qemu,
     );
-    check(
-        out.contains("Breakpoint 1, gdb_target::add_numbers (a=2, b=40)"),
+    out.check(
+        out.text
+            .contains("Breakpoint 1, gdb_target::add_numbers (a=2, b=40)"),
         "continue did not stop at add_numbers(2, 40)",
-        &out,
-        &qemu,
     );
     // After a software breakpoint the pc is the breakpoint's address.
-    let rip1 = rip_in(&out, "rip1");
-    check(
+    let rip1 = out.register("rip1", "rip");
+    out.check(
         rip1 == Some(bp),
         &format!("rip after the breakpoint is {rip1:x?}, expected {bp:#x}"),
-        &out,
-        &qemu,
     );
-    check(printed(&out, "a") == Some("2"), "print a", &out, &qemu);
-    check(printed(&out, "b") == Some("40"), "print b", &out, &qemu);
-    check(
-        printed(&out, "counter0") == Some("0"),
-        "print COUNTER",
-        &out,
-        &qemu,
-    );
-    check(
-        section(&out, "a_in_memory").contains(":\t0x0000000000000002"),
+    out.expect_printed("a", "2", "print a");
+    out.expect_printed("b", "40", "print b");
+    out.expect_printed("counter0", "0", "print COUNTER");
+    out.expect_in(
+        "a_in_memory",
+        ":\t0x0000000000000002",
         "x/gx &a does not show 2",
-        &out,
-        &qemu,
     );
-    let rip2 = rip_in(&out, "rip2");
-    check(
+    let rip2 = out.register("rip2", "rip");
+    out.check(
         rip2.is_some_and(|r| r > bp && r <= bp + 15),
         &format!("stepi moved rip from {bp:#x} to {rip2:x?}"),
-        &out,
-        &qemu,
     );
     // x/4gx $rsp: two lines of two quadwords, starting at rsp.
-    let rsp = section(&out, "rsp")
-        .lines()
-        .find(|l| l.starts_with("rsp"))
-        .and_then(|l| parse_hex(l.split_whitespace().nth(1)?));
-    let stack: Vec<&str> = section(&out, "stack")
+    let rsp = out.register("rsp", "rsp");
+    let stack: Vec<&str> = out
+        .section("stack")
         .lines()
         .filter(|l| l.starts_with("0x"))
         .collect();
@@ -356,59 +442,41 @@ fn gdb_breaks_steps_prints_and_sees_the_exit() {
                     .iter()
                     .all(|w| w.len() == 18 && w.starts_with("0x"))
         });
-    check(
+    out.check(
         well_formed && rsp.is_some() && parse_hex(stack[0]) == rsp,
         &format!("x/4gx $rsp (rsp {rsp:x?}) gave {stack:?}"),
-        &out,
-        &qemu,
     );
-    check(
-        section(&out, "finish").contains("Value returned is $")
-            && section(&out, "finish").contains(" = 42"),
+    let finish = out.section("finish");
+    out.check(
+        finish.contains("Value returned is $") && finish.contains(" = 42"),
         "finish did not return 42",
-        &out,
-        &qemu,
     );
-    check(
-        section(&out, "second_call").contains("Breakpoint 1, gdb_target::add_numbers (a=42, b=1)"),
+    out.expect_in(
+        "second_call",
+        "Breakpoint 1, gdb_target::add_numbers (a=42, b=1)",
         "the second call of add_numbers was not caught",
-        &out,
-        &qemu,
     );
-    check(
-        section(&out, "bump1").contains("Breakpoint 2, gdb_target::bump_counter (by=1)"),
+    out.expect_in(
+        "bump1",
+        "Breakpoint 2, gdb_target::bump_counter (by=1)",
         "no stop at bump_counter(1)",
-        &out,
-        &qemu,
     );
-    check(printed(&out, "by1") == Some("1"), "print by", &out, &qemu);
-    check(
-        printed(&out, "counter1") == Some("0"),
-        "COUNTER before the first bump",
-        &out,
-        &qemu,
-    );
-    check(
-        section(&out, "bump2").contains("Breakpoint 2, gdb_target::bump_counter (by=2)"),
+    out.expect_printed("by1", "1", "print by");
+    out.expect_printed("counter1", "0", "COUNTER before the first bump");
+    out.expect_in(
+        "bump2",
+        "Breakpoint 2, gdb_target::bump_counter (by=2)",
         "no stop at bump_counter(2)",
-        &out,
-        &qemu,
     );
-    check(
-        printed(&out, "counter2") == Some("1"),
-        "COUNTER after the first bump",
-        &out,
-        &qemu,
-    );
-    check(
-        section(&out, "end").contains("exited with code 07]"),
+    out.expect_printed("counter2", "1", "COUNTER after the first bump");
+    out.expect_in(
+        "end",
+        "exited with code 07]",
         "the exit was not reported as code 07",
-        &out,
-        &qemu,
     );
     // gdbserver ends with the program's status: 7, a failing pid 1.
-    qemu.wait_timeout(Duration::from_secs(120))
-        .expect_status(status::FAILURE)
+    guest
+        .ended()
         .expect_contains("gdb-target: total=48 counter=6")
         .expect_contains("gdbserver: /bin/gdb-target exited 7");
 }
@@ -526,8 +594,8 @@ fn le_hex(value: u64) -> String {
 #[test]
 fn gdbserver_survives_malformed_packets_then_serves_gdb() {
     let add_numbers = symbol("add_numbers");
-    let (qemu, port) = start("gdb-malformed", "");
-    let mut raw = Raw::connect(port);
+    let guest = Guest::start("gdb-malformed", "");
+    let mut raw = guest.raw();
 
     // Noise between packets is ignored.
     raw.send(b"hello\r\n\x00\xff junk ### \x7f");
@@ -627,225 +695,148 @@ fn gdbserver_survives_malformed_packets_then_serves_gdb() {
     std::thread::sleep(Duration::from_secs(1));
 
     // A real gdb session after all that.
-    let commands: Vec<String> = vec![
-        mark("where"),
-        "info registers rip".into(),
-        "break bump_counter".into(),
-        mark("bump"),
-        "continue".into(),
-        mark("counter"),
-        "print gdb_target::COUNTER".into(),
-        mark("kill"),
-        "kill".into(),
-    ];
-    let commands: Vec<&str> = commands.iter().map(String::as_str).collect();
-    let out = gdb(port, &commands);
-    check(
-        rip_in(&out, "where") == Some(add_numbers),
-        "gdb does not find the program where the raw client left it",
-        &out,
-        &qemu,
-    );
-    check(
-        section(&out, "bump").contains("gdb_target::bump_counter (by=1)"),
-        "gdb did not stop at bump_counter(1)",
-        &out,
-        &qemu,
-    );
-    check(
-        printed(&out, "counter") == Some("0"),
+    let out = guest.gdb(&[
+        "@where",
+        "info registers rip",
+        "break bump_counter",
+        "@bump",
+        "continue",
+        "@counter",
         "print gdb_target::COUNTER",
-        &out,
-        &qemu,
+        "@kill",
+        "kill",
+    ]);
+    out.check(
+        out.register("where", "rip") == Some(add_numbers),
+        "gdb does not find the program where the raw client left it",
     );
-    check(
-        section(&out, "kill").contains("killed]"),
-        "kill was not confirmed",
-        &out,
-        &qemu,
+    out.expect_in(
+        "bump",
+        "gdb_target::bump_counter (by=1)",
+        "gdb did not stop at bump_counter(1)",
     );
-    qemu.wait_timeout(Duration::from_secs(120))
-        .expect_status(status::FAILURE)
+    out.expect_printed("counter", "0", "print gdb_target::COUNTER");
+    out.expect_in("kill", "killed]", "kill was not confirmed");
+    guest
+        .ended()
         .expect_contains("gdbserver: /bin/gdb-target killed by SIGKILL");
 }
 
 #[test]
 fn gdb_interrupts_with_ctrl_c_writes_memory_and_detaches() {
-    let (qemu, port) = start("gdb-ctrl-c", "loop");
-    let commands: Vec<String> = vec![
-        mark("run"),
-        "continue".into(),
-        mark("counter"),
-        "print gdb_target::COUNTER".into(),
-        "set var gdb_target::KEEP_GOING = 0".into(),
-        mark("keep_going"),
-        "print gdb_target::KEEP_GOING".into(),
-        mark("detach"),
-        "detach".into(),
+    let guest = Guest::start("gdb-ctrl-c", "loop");
+    let commands = [
+        "@run",
+        "continue",
+        "@counter",
+        "print gdb_target::COUNTER",
+        "set var gdb_target::KEEP_GOING = 0",
+        "@keep_going",
+        "print gdb_target::KEEP_GOING",
+        "@detach",
+        "detach",
     ];
-    let commands: Vec<&str> = commands.iter().map(String::as_str).collect();
     // The program prints its first line once gdb has let it run.
-    let out = gdb_with_ctrl_c(port, &commands, Duration::from_secs(1), |_| {
-        qemu.serial().contains("gdb-target: looping")
+    let out = guest.gdb_with_ctrl_c(&commands, Duration::from_secs(1), |_| {
+        guest.serial().contains("gdb-target: looping")
     });
-    check(
-        section(&out, "run").contains("Program received signal SIGINT"),
+    out.expect_in(
+        "run",
+        "Program received signal SIGINT",
         "Ctrl-C did not stop the program with SIGINT",
-        &out,
-        &qemu,
     );
-    let counter = printed(&out, "counter").and_then(|v| v.parse::<u64>().ok());
-    check(
+    let counter = out.printed("counter").and_then(|v| v.parse::<u64>().ok());
+    out.check(
         counter.is_some_and(|c| c > 0),
         &format!("COUNTER after running a while is {counter:?}"),
-        &out,
-        &qemu,
     );
-    check(
-        printed(&out, "keep_going") == Some("0"),
-        "set var did not stick",
-        &out,
-        &qemu,
-    );
-    check(
-        section(&out, "detach").contains("detached]"),
-        "detach was not confirmed",
-        &out,
-        &qemu,
-    );
+    out.expect_printed("keep_going", "0", "set var did not stick");
+    out.expect_in("detach", "detached]", "detach was not confirmed");
     // Detached, the program sees KEEP_GOING = 0 and ends by itself; the
     // SIGINT it was stopped at was discarded (gdb does not pass SIGINT).
-    qemu.wait_timeout(Duration::from_secs(120))
-        .expect_status(status::FAILURE)
+    guest
+        .ended()
         .expect_contains("gdb-target: loop ended")
         .expect_contains("gdbserver: /bin/gdb-target exited 7");
 }
 
 #[test]
 fn gdb_sees_a_fault_as_a_signal_stop_then_the_death() {
-    let (qemu, port) = start("gdb-segv", "segv");
-    let commands: Vec<String> = vec![
-        mark("run"),
-        "continue".into(),
-        mark("where"),
-        "bt 1".into(),
-        mark("again"),
-        "continue".into(),
-    ];
-    let commands: Vec<&str> = commands.iter().map(String::as_str).collect();
-    let out = gdb(port, &commands);
-    check(
-        section(&out, "run").contains("Program received signal SIGSEGV"),
+    let guest = Guest::start("gdb-segv", "segv");
+    let out = guest.gdb(&["@run", "continue", "@where", "bt 1", "@again", "continue"]);
+    out.expect_in(
+        "run",
+        "Program received signal SIGSEGV",
         "the fault was not reported as SIGSEGV",
-        &out,
-        &qemu,
     );
-    check(
-        section(&out, "where").contains("gdb_target::segv"),
+    out.expect_in(
+        "where",
+        "gdb_target::segv",
         "the fault is not in gdb_target::segv",
-        &out,
-        &qemu,
     );
-    check(
-        section(&out, "again").contains("Program terminated with signal SIGSEGV"),
+    out.expect_in(
+        "again",
+        "Program terminated with signal SIGSEGV",
         "continuing did not deliver SIGSEGV",
-        &out,
-        &qemu,
     );
-    qemu.wait_timeout(Duration::from_secs(120))
-        .expect_status(status::FAILURE)
+    guest
+        .ended()
         .expect_contains("gdbserver: /bin/gdb-target killed by SIGSEGV");
 }
 
 #[test]
 fn gdb_signal_command_delivers_a_new_signal() {
-    let (qemu, port) = start("gdb-signal", "");
-    let commands: Vec<String> = vec![
-        "break add_numbers".into(),
-        mark("run"),
-        "continue".into(),
-        mark("signal"),
-        "signal SIGUSR1".into(),
-    ];
-    let commands: Vec<&str> = commands.iter().map(String::as_str).collect();
-    let out = gdb(port, &commands);
-    check(
-        section(&out, "run").contains("Breakpoint 1, gdb_target::add_numbers"),
+    let guest = Guest::start("gdb-signal", "");
+    let out = guest.gdb(&[
+        "break add_numbers",
+        "@run",
+        "continue",
+        "@signal",
+        "signal SIGUSR1",
+    ]);
+    out.expect_in(
+        "run",
+        "Breakpoint 1, gdb_target::add_numbers",
         "no stop at add_numbers",
-        &out,
-        &qemu,
     );
     // SIGUSR1 is 10 for the kernel and 30 on the wire; its default action
     // ends the program.
-    check(
-        section(&out, "signal").contains("Program terminated with signal SIGUSR1"),
+    out.expect_in(
+        "signal",
+        "Program terminated with signal SIGUSR1",
         "signal SIGUSR1 did not end the program",
-        &out,
-        &qemu,
     );
-    qemu.wait_timeout(Duration::from_secs(120))
-        .expect_status(status::FAILURE)
+    guest
+        .ended()
         .expect_contains("gdbserver: /bin/gdb-target killed by SIGUSR1");
-}
-
-/// The bytes a static ELF file holds at `addr`, as gdb reads them from the
-/// file (no process).
-fn elf_bytes(elf: &std::path::Path, addr: u64, len: usize) -> Vec<u8> {
-    let out = Command::new("gdb")
-        .args(["-nx", "-batch", "-ex", &format!("x/{len}xb {addr:#x}")])
-        .arg(elf)
-        .output()
-        .expect("cannot run gdb");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let bytes: Vec<u8> = text
-        .lines()
-        .filter_map(|l| l.split_once(':'))
-        .flat_map(|(_, rest)| rest.split_whitespace())
-        .filter_map(|w| u8::from_str_radix(w.trim_start_matches("0x"), 16).ok())
-        .collect();
-    assert_eq!(
-        bytes.len(),
-        len,
-        "cannot read {len} bytes at {addr:#x} of {}: {text}",
-        elf.display()
-    );
-    bytes
-}
-
-fn hex_bytes(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[test]
 fn gdb_forked_child_does_not_inherit_breakpoints() {
-    let (qemu, port) = start("gdb-fork", "fork");
-    let commands: Vec<String> = vec![
-        "break in_both".into(),
-        mark("run"),
-        "continue".into(),
-        mark("x"),
-        "print x".into(),
-        mark("end"),
-        "continue".into(),
-    ];
-    let commands: Vec<&str> = commands.iter().map(String::as_str).collect();
-    let out = gdb(port, &commands);
+    let guest = Guest::start("gdb-fork", "fork");
+    let out = guest.gdb(&[
+        "break in_both",
+        "@run",
+        "continue",
+        "@x",
+        "print x",
+        "@end",
+        "continue",
+    ]);
     // Only the parent, which is traced, stops; the child's copy of the text
     // had the int3 taken out before it ran.
-    check(
-        section(&out, "run").contains("Breakpoint 1, gdb_target::in_both (x=1)"),
+    out.expect_in(
+        "run",
+        "Breakpoint 1, gdb_target::in_both (x=1)",
         "the parent did not stop at in_both(1)",
-        &out,
-        &qemu,
     );
-    check(
-        section(&out, "end").contains("exited with code 07]"),
+    out.expect_in(
+        "end",
+        "exited with code 07]",
         "the program did not exit 7 (its child did not exit 5)",
-        &out,
-        &qemu,
     );
-    qemu.wait_timeout(Duration::from_secs(120))
-        .expect_status(status::FAILURE)
+    guest
+        .ended()
         .expect_contains("gdb-target: child got 5")
         .expect_contains("gdb-target: child exited 5")
         .expect_contains("gdbserver: /bin/gdb-target exited 7");
@@ -853,42 +844,37 @@ fn gdb_forked_child_does_not_inherit_breakpoints() {
 
 #[test]
 fn gdb_reports_a_program_killed_while_stopped() {
-    let (qemu, port) = start("gdb-killed", "killed");
-    let commands: Vec<String> = vec![
-        "break add_numbers".into(),
-        mark("run"),
-        "continue".into(),
+    let guest = Guest::start("gdb-killed", "killed");
+    let out = guest.gdb(&[
+        "break add_numbers",
+        "@run",
+        "continue",
         // Meanwhile the program's child sends it SIGKILL.
-        "shell sleep 4".into(),
-        mark("mem"),
-        "x/4xb $pc".into(),
-        mark("end"),
-        "continue".into(),
-    ];
-    let commands: Vec<&str> = commands.iter().map(String::as_str).collect();
-    let out = gdb(port, &commands);
-    check(
-        section(&out, "run").contains("Breakpoint 1, gdb_target::add_numbers"),
+        "shell sleep 4",
+        "@mem",
+        "x/4xb $pc",
+        "@end",
+        "continue",
+    ]);
+    out.expect_in(
+        "run",
+        "Breakpoint 1, gdb_target::add_numbers",
         "no stop at add_numbers",
-        &out,
-        &qemu,
     );
     // Dead while stopped (gdbserver let the child go at once): memory is
     // gone, and the next resume reports the death.
-    check(
-        section(&out, "mem").contains("Cannot access memory"),
+    out.expect_in(
+        "mem",
+        "Cannot access memory",
         "the program's memory is still readable after its death",
-        &out,
-        &qemu,
     );
-    check(
-        section(&out, "end").contains("Program terminated with signal SIGKILL"),
+    out.expect_in(
+        "end",
+        "Program terminated with signal SIGKILL",
         "the death of the stopped program was not reported as SIGKILL",
-        &out,
-        &qemu,
     );
-    qemu.wait_timeout(Duration::from_secs(120))
-        .expect_status(status::FAILURE)
+    guest
+        .ended()
         .expect_absent("gdb-target: still alive")
         .expect_contains("gdbserver: /bin/gdb-target killed by SIGKILL");
 }
@@ -896,8 +882,8 @@ fn gdb_reports_a_program_killed_while_stopped() {
 #[test]
 fn gdb_killed_program_answers_x09_to_a_raw_client() {
     let add_numbers = symbol("add_numbers");
-    let (qemu, port) = start("gdb-killed-raw", "killed");
-    let mut raw = Raw::connect(port);
+    let guest = Guest::start("gdb-killed-raw", "killed");
+    let mut raw = guest.raw();
     assert_eq!(raw.ask(&format!("Z0,{add_numbers:x},1")), "OK");
     let stop = raw.ask("c");
     assert!(stop.starts_with("T05"), "c: {stop:?}");
@@ -914,37 +900,28 @@ fn gdb_killed_program_answers_x09_to_a_raw_client() {
         assert_eq!(raw.ask(&ask), want, "{ask} after the death");
     }
     drop(raw);
-    qemu.wait_timeout(Duration::from_secs(120))
-        .expect_status(status::FAILURE)
+    guest
+        .ended()
         .expect_contains("gdbserver: /bin/gdb-target killed by SIGKILL");
 }
 
 #[test]
 fn gdb_passes_sigstop_without_hanging() {
-    let (qemu, port) = start("gdb-sigstop", "stop");
-    let commands: Vec<String> = vec![
-        mark("run"),
-        "continue".into(),
-        mark("end"),
-        "continue".into(),
-    ];
-    let commands: Vec<&str> = commands.iter().map(String::as_str).collect();
-    let out = gdb(port, &commands);
-    check(
-        section(&out, "run").contains("Program received signal SIGSTOP"),
+    let guest = Guest::start("gdb-sigstop", "stop");
+    let out = guest.gdb(&["@run", "continue", "@end", "continue"]);
+    out.expect_in(
+        "run",
+        "Program received signal SIGSTOP",
         "the SIGSTOP was not reported",
-        &out,
-        &qemu,
     );
     // gdb passes SIGSTOP by default (`C11`): no job-control stop.
-    check(
-        section(&out, "end").contains("exited with code 07]"),
+    out.expect_in(
+        "end",
+        "exited with code 07]",
         "passing SIGSTOP did not let the program finish",
-        &out,
-        &qemu,
     );
-    qemu.wait_timeout(Duration::from_secs(120))
-        .expect_status(status::FAILURE)
+    guest
+        .ended()
         .expect_contains("gdb-target: continued after SIGSTOP")
         .expect_contains("gdbserver: /bin/gdb-target exited 7");
 }
@@ -952,41 +929,29 @@ fn gdb_passes_sigstop_without_hanging() {
 #[test]
 fn gdb_interrupts_a_stepi_blocked_in_a_syscall() {
     let syscall_insn = symbol("gdb_target_nap_syscall");
-    let (qemu, port) = start("gdb-stepi-ctrl-c", "nap");
-    let commands: Vec<String> = vec![
-        format!("break *{syscall_insn:#x}"),
-        mark("run"),
-        "continue".into(),
+    let guest = Guest::start("gdb-stepi-ctrl-c", "nap");
+    let commands = [
+        &format!("break *{syscall_insn:#x}"),
+        "@run",
+        "continue",
         // One instruction: a 60 s nanosleep. Ctrl-C comes while it sleeps.
-        mark("stepi"),
-        "stepi".into(),
-        mark("kill"),
-        "kill".into(),
+        "@stepi",
+        "stepi",
+        "@kill",
+        "kill",
     ];
-    let commands: Vec<&str> = commands.iter().map(String::as_str).collect();
-    let out = gdb_with_ctrl_c(port, &commands, Duration::from_secs(4), |out| {
+    let out = guest.gdb_with_ctrl_c(&commands, Duration::from_secs(4), |out| {
         out.contains("@stepi")
     });
-    check(
-        section(&out, "run").contains("Breakpoint 1,"),
-        "no stop at the syscall instruction",
-        &out,
-        &qemu,
-    );
-    check(
-        section(&out, "stepi").contains("Program received signal SIGINT"),
+    out.expect_in("run", "Breakpoint 1,", "no stop at the syscall instruction");
+    out.expect_in(
+        "stepi",
+        "Program received signal SIGINT",
         "Ctrl-C did not end the blocked stepi with SIGINT",
-        &out,
-        &qemu,
     );
-    check(
-        section(&out, "kill").contains("killed]"),
-        "kill was not confirmed",
-        &out,
-        &qemu,
-    );
-    qemu.wait_timeout(Duration::from_secs(120))
-        .expect_status(status::FAILURE)
+    out.expect_in("kill", "killed]", "kill was not confirmed");
+    guest
+        .ended()
         .expect_absent("gdb-target: nap returned")
         .expect_contains("gdbserver: /bin/gdb-target killed by SIGKILL");
 }
@@ -995,50 +960,39 @@ fn gdb_interrupts_a_stepi_blocked_in_a_syscall() {
 fn gdb_sees_a_signal_that_arrives_during_stepi() {
     let syscall_insn = symbol("gdb_target_nap_syscall");
     let handler = symbol("on_usr1");
-    let (qemu, port) = start("gdb-stepi-signal", "nap-signal");
-    let commands: Vec<String> = vec![
-        format!("break *{syscall_insn:#x}"),
-        mark("run"),
-        "continue".into(),
+    let guest = Guest::start("gdb-stepi-signal", "nap-signal");
+    let out = guest.gdb(&[
+        &format!("break *{syscall_insn:#x}"),
+        "@run",
+        "continue",
         // A 10 s nanosleep that the program's child interrupts with
         // SIGUSR1 after a second; the handler runs.
-        mark("stepi"),
-        "stepi".into(),
-        mark("where"),
-        "info registers rip".into(),
-        "delete".into(),
-        mark("end"),
-        "continue".into(),
-    ];
-    let commands: Vec<&str> = commands.iter().map(String::as_str).collect();
-    let out = gdb(port, &commands);
-    check(
-        section(&out, "run").contains("Breakpoint 1,"),
-        "no stop at the syscall instruction",
-        &out,
-        &qemu,
-    );
-    check(
-        section(&out, "stepi").contains("Program received signal SIGUSR1"),
+        "@stepi",
+        "stepi",
+        "@where",
+        "info registers rip",
+        "delete",
+        "@end",
+        "continue",
+    ]);
+    out.expect_in("run", "Breakpoint 1,", "no stop at the syscall instruction");
+    out.expect_in(
+        "stepi",
+        "Program received signal SIGUSR1",
         "the signal delivered during stepi was not reported",
-        &out,
-        &qemu,
     );
-    let rip = rip_in(&out, "where");
-    check(
+    let rip = out.register("where", "rip");
+    out.check(
         rip == Some(handler),
         &format!("the step ended at {rip:x?}, not at the handler {handler:#x}"),
-        &out,
-        &qemu,
     );
-    check(
-        section(&out, "end").contains("exited with code 07]"),
+    out.expect_in(
+        "end",
+        "exited with code 07]",
         "the program did not finish with its handler run",
-        &out,
-        &qemu,
     );
-    qemu.wait_timeout(Duration::from_secs(120))
-        .expect_status(status::FAILURE)
+    guest
+        .ended()
         .expect_contains("SIGUSR1 seen 1")
         .expect_contains("gdbserver: /bin/gdb-target exited 7");
 }
@@ -1052,8 +1006,8 @@ fn gdb_breakpoints_do_not_leak_into_an_execed_program() {
     let new_bytes = elf_bytes(&next, addr, 8);
     let old_bytes = elf_bytes(&elf(), addr, 8);
     assert_ne!(new_bytes[0], old_bytes[0], "pick another address");
-    let (qemu, port) = start("gdb-exec", "exec");
-    let mut raw = Raw::connect(port);
+    let guest = Guest::start("gdb-exec", "exec");
+    let mut raw = guest.raw();
     assert_eq!(raw.ask(&format!("Z0,{addr:x},1")), "OK");
     // The program becomes strace-target-segv (gdb is not told) and faults.
     let stop = raw.ask("c");
@@ -1067,16 +1021,16 @@ fn gdb_breakpoints_do_not_leak_into_an_execed_program() {
     let end = raw.ask("C0b");
     assert!(end.starts_with("X0b"), "the fault did not end it: {end:?}");
     drop(raw);
-    qemu.wait_timeout(Duration::from_secs(120))
-        .expect_status(status::FAILURE)
+    guest
+        .ended()
         .expect_contains("segv: about to fault")
         .expect_contains("gdbserver: /bin/gdb-target killed by SIGSEGV");
 }
 
 #[test]
 fn gdbserver_sees_a_ctrl_c_sent_with_the_resume_packet() {
-    let (qemu, port) = start("gdb-ctrl-c-raw", "");
-    let mut raw = Raw::connect(port);
+    let guest = Guest::start("gdb-ctrl-c-raw", "");
+    let mut raw = guest.raw();
     assert!(raw.ask("?").starts_with("T05"), "held at the entry point");
     // `c` and the interrupt byte in one write: they reach gdbserver in the
     // same read of the port, and the interrupt must not be lost (the
@@ -1090,7 +1044,7 @@ fn gdbserver_sees_a_ctrl_c_sent_with_the_resume_packet() {
     // gdb does not pass SIGINT: `c` discards it and the program finishes.
     assert_eq!(raw.ask("c"), "W07");
     drop(raw);
-    qemu.wait_timeout(Duration::from_secs(120))
-        .expect_status(status::FAILURE)
+    guest
+        .ended()
         .expect_contains("gdbserver: /bin/gdb-target exited 7");
 }

@@ -116,9 +116,15 @@ fn matches(pattern: &str, line: &str, vars: &mut HashMap<String, String>) -> boo
     }
 }
 
-/// Compares `got` with `expected` line by line; on a difference, panics
-/// with both listings and the serial log.
-fn compare(
+/// Compares `got` with `expected` line by line, no names bound yet.
+fn compare(what: &str, out: &Outcome, expected: &[&str], got: &[String]) {
+    compare_with_vars(what, out, expected, got, &mut HashMap::new());
+}
+
+/// Compares `got` with `expected` line by line, with the names in `vars`
+/// bound already; on a difference, panics with both listings and the
+/// serial log.
+fn compare_with_vars(
     what: &str,
     out: &Outcome,
     expected: &[&str],
@@ -210,6 +216,46 @@ fn per_pid(lines: &[String]) -> HashMap<Option<u64>, Vec<String>> {
     groups
 }
 
+/// The trace lines of a `-f` run grouped by process ([`per_pid`]), to
+/// compare process by process: the names one comparison binds (the pids)
+/// hold in the next.
+struct Processes<'a> {
+    out: &'a Outcome,
+    groups: HashMap<Option<u64>, Vec<String>>,
+    vars: HashMap<String, String>,
+}
+
+impl<'a> Processes<'a> {
+    fn new(out: &'a Outcome, lines: &[String]) -> Self {
+        Processes {
+            out,
+            groups: per_pid(lines),
+            vars: HashMap::new(),
+        }
+    }
+
+    /// The lines of process `pid` (`None`: the initial process).
+    fn lines(&self, pid: Option<u64>) -> &[String] {
+        self.groups.get(&pid).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// The process whose pid an earlier comparison bound to `$name`.
+    fn pid(&self, name: &str) -> Option<u64> {
+        Some(self.vars[name].parse().unwrap())
+    }
+
+    /// Compares the lines of process `pid` with `expected`.
+    fn expect(&mut self, what: &str, pid: Option<u64>, expected: &[&str]) {
+        let got = self.groups.get(&pid).map(Vec::as_slice).unwrap_or(&[]);
+        compare_with_vars(what, self.out, expected, got, &mut self.vars);
+    }
+
+    /// How many processes printed trace lines.
+    fn count(&self) -> usize {
+        self.groups.len()
+    }
+}
+
 const DEMO_OUTPUT: &[&str] = &[
     "demo: hello",
     "demo: child exits with 3",
@@ -259,13 +305,7 @@ fn demo_without_follow_is_exact() {
         "exit(0) = ?",
         "+++ exited with 0 +++",
     ];
-    compare(
-        "strace /bin/demo",
-        out,
-        &expected,
-        &lines,
-        &mut HashMap::new(),
-    );
+    compare("strace /bin/demo", out, &expected, &lines);
 }
 
 #[test]
@@ -287,13 +327,7 @@ fn signal_handler_inside_a_call_is_unfinished_then_resumed() {
         "<... kill resumed>) = 0",
     ];
     let got = &lines[at..(at + expected.len()).min(lines.len())];
-    compare(
-        "kill with a handler",
-        out,
-        &expected,
-        got,
-        &mut HashMap::new(),
-    );
+    compare("kill with a handler", out, &expected, got);
 }
 
 #[test]
@@ -307,15 +341,8 @@ fn demo_with_follow_prefixes_the_child() {
         .filter(|l| l.starts_with("demo: "))
         .cloned()
         .collect();
-    compare(
-        "demo's output",
-        out,
-        DEMO_OUTPUT,
-        &output,
-        &mut HashMap::new(),
-    );
-    let groups = per_pid(&lines);
-    let mut vars = HashMap::new();
+    compare("demo's output", out, DEMO_OUTPUT, &output);
+    let mut procs = Processes::new(out, &lines);
     let parent = [
         r#"fexec("/bin/demo", ["/bin/demo"], []) = 0"#,
         r#"write(1, "demo: hello\n", 12) = 12"#,
@@ -335,31 +362,15 @@ fn demo_with_follow_prefixes_the_child() {
         "exit(0) = ?",
         "+++ exited with 0 +++",
     ];
-    compare(
-        "strace -f /bin/demo, initial process",
-        out,
-        &parent,
-        groups.get(&None).map(Vec::as_slice).unwrap_or(&[]),
-        &mut vars,
-    );
-    let child_pid: u64 = vars["C"].parse().unwrap();
+    procs.expect("strace -f /bin/demo, initial process", None, &parent);
     let child = [
         r#"[pid $C] write(1, "demo: child exits with 3\n", 25) = 25"#,
         "[pid $C] exit(3) = ?",
         "[pid $C] +++ exited with 3 +++",
     ];
-    compare(
-        "strace -f /bin/demo, child",
-        out,
-        &child,
-        groups
-            .get(&Some(child_pid))
-            .map(Vec::as_slice)
-            .unwrap_or(&[]),
-        &mut vars,
-    );
+    procs.expect("strace -f /bin/demo, child", procs.pid("C"), &child);
     assert_eq!(
-        groups.len(),
+        procs.count(),
         2,
         "lines of processes other than demo and its child\n{}",
         out.serial
@@ -400,7 +411,6 @@ fn trace_filter_prints_only_the_named_calls() {
         out,
         &expected,
         &lines,
-        &mut HashMap::new(),
     );
 }
 
@@ -412,8 +422,7 @@ fn trace_filter_with_follow() {
     );
     out.expect_success();
     let lines = program_lines(out);
-    let groups = per_pid(&lines);
-    let mut vars = HashMap::new();
+    let mut procs = Processes::new(out, &lines);
     let parent = [
         "clone(0) = $C",
         "waitpid($C, [{WIFEXITED(s) && WEXITSTATUS(s) == 3}], 0) = $C",
@@ -421,24 +430,16 @@ fn trace_filter_with_follow() {
         "exit(0) = ?",
         "+++ exited with 0 +++",
     ];
-    compare(
+    procs.expect(
         "strace -f -e trace=clone,waitpid,exit demo, initial process",
-        out,
+        None,
         &parent,
-        groups.get(&None).map(Vec::as_slice).unwrap_or(&[]),
-        &mut vars,
     );
-    let child_pid: u64 = vars["C"].parse().unwrap();
     let child = ["[pid $C] exit(3) = ?", "[pid $C] +++ exited with 3 +++"];
-    compare(
+    procs.expect(
         "strace -f -e trace=clone,waitpid,exit demo, child",
-        out,
+        procs.pid("C"),
         &child,
-        groups
-            .get(&Some(child_pid))
-            .map(Vec::as_slice)
-            .unwrap_or(&[]),
-        &mut vars,
     );
 }
 
@@ -456,13 +457,7 @@ fn killed_by_sigsegv() {
         "--- SIGSEGV ---",
         "+++ killed by SIGSEGV +++",
     ];
-    compare(
-        "strace strace-target-segv",
-        out,
-        &expected,
-        &lines,
-        &mut HashMap::new(),
-    );
+    compare("strace strace-target-segv", out, &expected, &lines);
 }
 
 #[test]
@@ -476,13 +471,7 @@ fn exits_with_the_programs_status_and_shows_its_arguments() {
         "exit(3) = ?",
         "+++ exited with 3 +++",
     ];
-    compare(
-        "strace sh -c exit 3",
-        out,
-        &expected,
-        &program_lines(out),
-        &mut HashMap::new(),
-    );
+    compare("strace sh -c exit 3", out, &expected, &program_lines(out));
 }
 
 #[test]
@@ -494,13 +483,7 @@ fn unknown_option_prints_usage_and_exits_2() {
         "strace: invalid option '-x'",
         "usage: strace [-f] [-e trace=NAME[,NAME...]] PROGRAM [ARGS...]",
     ];
-    compare(
-        "strace -x",
-        out,
-        &expected,
-        &program_lines(out),
-        &mut HashMap::new(),
-    );
+    compare("strace -x", out, &expected, &program_lines(out));
 }
 
 #[test]
@@ -512,35 +495,26 @@ fn killed_inside_a_call_with_follow() {
     out.expect_success()
         .expect_line("kill: child killed by SIGKILL");
     let lines = program_lines(out);
-    let groups = per_pid(&lines);
-    let mut vars = HashMap::new();
+    let mut procs = Processes::new(out, &lines);
     let parent = [
         "kill($C, SIGKILL) = 0",
         "waitpid($C, [{WIFSIGNALED(s) && WTERMSIG(s) == SIGKILL}], 0) = $C",
         "+++ exited with 0 +++",
     ];
-    compare(
+    procs.expect(
         "strace -f strace-target-kill, initial process",
-        out,
+        None,
         &parent,
-        groups.get(&None).map(Vec::as_slice).unwrap_or(&[]),
-        &mut vars,
     );
-    let child_pid: u64 = vars["C"].parse().unwrap();
     // The child never returns from nanosleep: its call ends with `= ?`.
     let child = [
         "[pid $C] nanosleep({tv_sec=100, tv_nsec=0}, <unfinished ...>) = ?",
         "[pid $C] +++ killed by SIGKILL +++",
     ];
-    compare(
+    procs.expect(
         "strace -f strace-target-kill, child",
-        out,
+        procs.pid("C"),
         &child,
-        groups
-            .get(&Some(child_pid))
-            .map(Vec::as_slice)
-            .unwrap_or(&[]),
-        &mut vars,
     );
     // The parent waited for the child to block before killing it, so the
     // sleep is printed (cut) before the kill.
@@ -577,7 +551,6 @@ fn fexec_file_follows_dupfd_and_close_on_exec() {
         out,
         &expected,
         &program_lines(out),
-        &mut HashMap::new(),
     );
 }
 
@@ -592,8 +565,7 @@ fn non_root_follows_an_orphaned_tracee() {
     if let Some(own) = lines.iter().find(|l| l.starts_with("strace:")) {
         panic!("strace reported {own:?}\n{}", out.serial);
     }
-    let groups = per_pid(&lines);
-    let mut vars = HashMap::new();
+    let mut procs = Processes::new(out, &lines);
     let parent = [
         r#"fexec("/bin/strace-target-orphan", ["/bin/strace-target-orphan", "--tree"], []) = 0"#,
         "sigprocmask(SIG_BLOCK, [SIGCHLD], NULL) = 0",
@@ -605,31 +577,18 @@ fn non_root_follows_an_orphaned_tracee() {
         "exit(0) = ?",
         "+++ exited with 0 +++",
     ];
-    compare(
+    procs.expect(
         "strace -f strace-target-orphan --tree, initial process",
-        out,
+        None,
         &parent,
-        groups.get(&None).map(Vec::as_slice).unwrap_or(&[]),
-        &mut vars,
     );
-    let child_pid: u64 = vars["A"].parse().unwrap();
     let child = [
         "[pid $A] pipe2([$GR, $GW], 0) = 0",
         "[pid $A] clone(0) = $B",
         "[pid $A] exit(0) = ?",
         "[pid $A] +++ exited with 0 +++",
     ];
-    compare(
-        "strace-target-orphan, child",
-        out,
-        &child,
-        groups
-            .get(&Some(child_pid))
-            .map(Vec::as_slice)
-            .unwrap_or(&[]),
-        &mut vars,
-    );
-    let grandchild_pid: u64 = vars["B"].parse().unwrap();
+    procs.expect("strace-target-orphan, child", procs.pid("A"), &child);
     // Everything after `close` happens once the grandchild is orphaned.
     let grandchild = [
         "[pid $B] close($GW) = 0",
@@ -638,17 +597,12 @@ fn non_root_follows_an_orphaned_tracee() {
         "[pid $B] exit(0) = ?",
         "[pid $B] +++ exited with 0 +++",
     ];
-    compare(
+    procs.expect(
         "strace-target-orphan, orphaned grandchild",
-        out,
+        procs.pid("B"),
         &grandchild,
-        groups
-            .get(&Some(grandchild_pid))
-            .map(Vec::as_slice)
-            .unwrap_or(&[]),
-        &mut vars,
     );
-    assert_eq!(groups.len(), 3, "lines of other processes\n{}", out.serial);
+    assert_eq!(procs.count(), 3, "lines of other processes\n{}", out.serial);
 }
 
 /// More busy tracees (24 children let go at once) than one 16-record read
@@ -661,9 +615,9 @@ fn many_busy_tracees_are_all_followed() {
     let out = &strace("strace-many-f", "-f strace-target-many");
     out.expect_success();
     let lines = program_lines(out);
-    let groups = per_pid(&lines);
-    let parent_lines = groups.get(&None).map(Vec::as_slice).unwrap_or(&[]);
-    let pids: Vec<u64> = parent_lines
+    let mut procs = Processes::new(out, &lines);
+    let pids: Vec<u64> = procs
+        .lines(None)
         .iter()
         .filter_map(|l| l.strip_prefix("clone(0) = "))
         .filter_map(|pid| pid.parse().ok())
@@ -690,14 +644,7 @@ fn many_busy_tracees_are_all_followed() {
     parent.push("exit(0) = ?".to_string());
     parent.push("+++ exited with 0 +++".to_string());
     let parent: Vec<&str> = parent.iter().map(String::as_str).collect();
-    let mut vars = HashMap::new();
-    compare(
-        "strace -f strace-target-many, parent",
-        out,
-        &parent,
-        parent_lines,
-        &mut vars,
-    );
+    procs.expect("strace -f strace-target-many, parent", None, &parent);
     for (i, &pid) in pids.iter().enumerate() {
         let mut child = vec![
             format!("[pid {pid}] close($W) = 0"),
@@ -707,16 +654,14 @@ fn many_busy_tracees_are_all_followed() {
         child.push(format!("[pid {pid}] exit({}) = ?", i + 1));
         child.push(format!("[pid {pid}] +++ exited with {} +++", i + 1));
         let child: Vec<&str> = child.iter().map(String::as_str).collect();
-        compare(
+        procs.expect(
             &format!("strace -f strace-target-many, child {}", i + 1),
-            out,
+            Some(pid),
             &child,
-            groups.get(&Some(pid)).map(Vec::as_slice).unwrap_or(&[]),
-            &mut vars,
         );
     }
     assert_eq!(
-        groups.len(),
+        procs.count(),
         CHILDREN + 1,
         "lines of other processes\n{}",
         out.serial
