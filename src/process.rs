@@ -213,11 +213,49 @@ pub fn clone(flags: usize, frame: &TrapFrame) -> Result<Pid> {
         frame: child_frame,
     })
     .map_err(create_error)?;
-    let pid = child.lock().pid;
+    let pid = {
+        let mut c = child.lock();
+        c.vfork_pending = flags.contains(CloneFlags::CLONE_VFORK);
+        c.pid
+    };
+    drop(child);
     if !crate::ptrace::on_clone(ppid, pid, flags.bits()) {
         sched::start_context(pid);
     }
+    if flags.contains(CloneFlags::CLONE_VFORK) {
+        wait_for_vfork_child(pid);
+    }
     Ok(pid)
+}
+
+/// `CLONE_VFORK`: the parent sleeps until the child has replaced its
+/// program or exited (the child may be using the parent's memory and
+/// stack until then). Only `SIGKILL` ends the wait early.
+fn wait_for_vfork_child(child: Pid) {
+    loop {
+        let pending = context::get(child).is_some_and(|c| {
+            let c = c.lock();
+            c.vfork_pending && !matches!(c.state, State::Exited(_))
+        });
+        let killed = {
+            let ctx = context::current();
+            let c = ctx.lock();
+            c.signals.pending & crate::context::signal::bit(syscall::flag::SIGKILL) != 0
+        };
+        if !pending || killed {
+            return;
+        }
+        CHILD_EVENTS.wait_unlocked();
+    }
+}
+
+/// A `CLONE_VFORK` child is done with its parent's memory.
+fn release_vfork_parent(ctx: &context::ContextRef) {
+    let mut c = ctx.lock();
+    if core::mem::take(&mut c.vfork_pending) {
+        drop(c);
+        CHILD_EVENTS.notify_all();
+    }
 }
 
 /// `fexec(fd, args, vars)`: replaces the program. On failure the old
@@ -262,6 +300,7 @@ pub fn fexec(
     drop((old_space, old_files, old_actions));
     crate::arch::switch::write_user_bases(0, 0);
     FxArea::initial().restore();
+    release_vfork_parent(&ctx);
     // A tracer's single-step survives: the return path sets TF again.
     *frame = initial_frame(image.entry, image.sp);
     Ok(0)
@@ -299,6 +338,7 @@ pub fn exit_current(status: usize) -> ! {
         }
     }
     ctx.lock().state = State::Exited(status);
+    release_vfork_parent(&ctx);
     drop(ctx);
     if pid == 1 {
         crate::power_off_after_init(status);

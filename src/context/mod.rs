@@ -124,6 +124,9 @@ pub struct Context {
     pub stepped_syscall: bool,
     /// A tracer wrote the registers: return with `iretq`, never `sysretq`.
     pub force_iret: bool,
+    /// Created by `clone(CLONE_VFORK)`: its parent waits until this turns
+    /// false (at the child's successful `fexec` or its exit).
+    pub vfork_pending: bool,
 }
 
 pub type ContextRef = Arc<Mutex<Context>>;
@@ -213,6 +216,7 @@ impl Context {
             handler_entered: false,
             stepped_syscall: false,
             force_iret: false,
+            vfork_pending: false,
         }
     }
 }

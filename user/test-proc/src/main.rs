@@ -68,6 +68,7 @@ fn main(args: &[&str]) -> i32 {
     t.run("fexec_non_elf_enoexec", fexec_non_elf);
     t.run("fexec_bad_fd_ebadf", fexec_bad_fd);
     t.run("unknown_syscall_enosys", unknown_syscall);
+    t.run("vfork_parent_waits_for_the_child", vfork_waits);
     t.run("fork_exit_wait_200_no_leak", fork_cycles_no_leak);
     t.finish()
 }
@@ -538,4 +539,42 @@ fn fork_cycles_no_leak() -> Result<(), String> {
         after.1
     );
     Ok(())
+}
+
+/// Set by the vfork child before it exits; the parent must see it at once.
+static VFORK_CHILD_RAN: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// `clone(CLONE_VM | CLONE_VFORK)`: the child runs on our memory and stack
+/// (so it only stores a flag and exits, in assembly); we are suspended
+/// until it exits, so the flag is set when clone returns.
+fn vfork_waits() -> Result<(), String> {
+    VFORK_CHILD_RAN.store(0, core::sync::atomic::Ordering::SeqCst);
+    let flags = (CloneFlags::CLONE_VM | CloneFlags::CLONE_VFORK).bits();
+    let pid: usize;
+    // SAFETY: the child touches no stack: it stores 1 through rsi and calls
+    // exit; the parent returns normally with the child's pid in rax.
+    unsafe {
+        core::arch::asm!(
+            "syscall",
+            "test rax, rax",
+            "jnz 2f",
+            "mov qword ptr [rsi], 1",
+            "mov eax, {exit}",
+            "mov edi, 42",
+            "syscall",
+            "ud2",
+            "2:",
+            exit = const syscall::number::SYS_EXIT,
+            inlateout("rax") syscall::number::SYS_CLONE => pid,
+            in("rdi") flags,
+            in("rsi") VFORK_CHILD_RAN.as_ptr(),
+            out("rcx") _,
+            out("r11") _,
+        );
+    }
+    ensure!(pid < 4096 && pid > 0, "clone returned {:#x}", pid);
+    let ran = VFORK_CHILD_RAN.load(core::sync::atomic::Ordering::SeqCst);
+    ensure!(ran == 1, "clone(CLONE_VFORK) returned before the child ran");
+    let status = wait(pid).ctx("waitpid")?;
+    expect_exit("vfork child", status, 42)
 }
