@@ -112,12 +112,7 @@ impl Handle for PortHandle {
                 }
                 return Ok(n);
             }
-            if nonblock {
-                return Err(Error::new(EAGAIN));
-            }
-            if crate::context::signal::current_has_pending() {
-                return Err(Error::new(EINTR));
-            }
+            super::may_block(nonblock)?;
             port.ready.wait(input);
         }
     }

@@ -15,7 +15,6 @@ use syscall::error::*;
 use syscall::flag::EventFlags;
 
 use super::{fill_stat, Caller, Description, Handle, Scheme, MODE_CHR, READINESS_CHANGED};
-use crate::context::signal::current_has_pending;
 
 pub const EVENT_SIZE: usize = core::mem::size_of::<Event>();
 const _: () = assert!(EVENT_SIZE == 24);
@@ -90,12 +89,7 @@ impl Handle for EventQueue {
                 }
                 return Ok(events.len() * EVENT_SIZE);
             }
-            if nonblock {
-                return Err(Error::new(EAGAIN));
-            }
-            if current_has_pending() {
-                return Err(Error::new(EINTR));
-            }
+            super::may_block(nonblock)?;
             READINESS_CHANGED.wait_unlocked();
         }
     }

@@ -219,6 +219,19 @@ impl FileTable {
     }
 }
 
+/// What a blocking read or write that found nothing to do checks before it
+/// sleeps: `EAGAIN` for a non-blocking description, `EINTR` when a signal
+/// is waiting. `Ok` means: go to sleep, then look again.
+pub fn may_block(nonblock: bool) -> Result<()> {
+    if nonblock {
+        return Err(Error::new(EAGAIN));
+    }
+    if crate::context::signal::current_has_pending() {
+        return Err(Error::new(EINTR));
+    }
+    Ok(())
+}
+
 /// Notified whenever a handle's readiness may have changed; `event:`
 /// queues wait here.
 pub static READINESS_CHANGED: WaitCondition = WaitCondition::new();

@@ -12,7 +12,6 @@ use syscall::error::*;
 use syscall::flag::EventFlags;
 
 use super::{fill_stat, Caller, Handle, Scheme, MODE_FIFO};
-use crate::context::signal::current_has_pending;
 use crate::context::wait::WaitCondition;
 
 /// Bytes a pipe holds before writers block.
@@ -94,12 +93,7 @@ impl Handle for ReadEnd {
             if state.writers == 0 {
                 return Ok(0);
             }
-            if nonblock {
-                return Err(Error::new(EAGAIN));
-            }
-            if current_has_pending() {
-                return Err(Error::new(EINTR));
-            }
+            super::may_block(nonblock)?;
             self.0.changed.wait(state);
         }
     }
@@ -141,12 +135,7 @@ impl Handle for WriteEnd {
                 self.0.notify();
                 return Ok(n);
             }
-            if nonblock {
-                return Err(Error::new(EAGAIN));
-            }
-            if current_has_pending() {
-                return Err(Error::new(EINTR));
-            }
+            super::may_block(nonblock)?;
             self.0.changed.wait(state);
         }
     }

@@ -438,6 +438,18 @@ pub fn starts_session(payload: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every case parses as `Malformed`.
+    fn assert_all_malformed(cases: &[&[u8]]) {
+        for bad in cases {
+            assert_eq!(
+                parse(bad),
+                Err(Malformed),
+                "{:?}",
+                core::str::from_utf8(bad)
+            );
+        }
+    }
     use alloc::vec;
 
     fn parse(p: &[u8]) -> Result<Request, Malformed> {
@@ -476,7 +488,7 @@ mod tests {
             parse(b"P10=0100000000000000"),
             Ok(Request::WriteRegister(16, vec![1, 0, 0, 0, 0, 0, 0, 0]))
         );
-        for bad in [
+        assert_all_malformed(&[
             &b"G0"[..],
             b"Gzz",
             b"p",
@@ -485,14 +497,7 @@ mod tests {
             b"P=00",
             b"P10=0",
             b"P1x=00",
-        ] {
-            assert_eq!(
-                parse(bad),
-                Err(Malformed),
-                "{:?}",
-                core::str::from_utf8(bad)
-            );
-        }
+        ]);
     }
 
     #[test]
@@ -525,7 +530,7 @@ mod tests {
                 data: vec![]
             })
         );
-        for bad in [
+        assert_all_malformed(&[
             &b"m"[..],
             b"m10",
             b"m10,",
@@ -538,14 +543,7 @@ mod tests {
             b"M10,1",
             b"X10,2:a",
             b"X10",
-        ] {
-            assert_eq!(
-                parse(bad),
-                Err(Malformed),
-                "{:?}",
-                core::str::from_utf8(bad)
-            );
-        }
+        ]);
     }
 
     #[test]
@@ -635,7 +633,7 @@ mod tests {
                 },
             ]))
         );
-        for bad in [
+        assert_all_malformed(&[
             &b"vCont;"[..],
             b"vCont;x",
             b"vCont;c:",
@@ -643,14 +641,7 @@ mod tests {
             b"vCont;cc",
             b"vCont;c:zz",
             b"vCont;r1,2",
-        ] {
-            assert_eq!(
-                parse(bad),
-                Err(Malformed),
-                "{:?}",
-                core::str::from_utf8(bad)
-            );
-        }
+        ]);
         // vContX is some other packet.
         assert_eq!(parse(b"vContX"), Ok(Request::Unknown));
     }
@@ -689,7 +680,7 @@ mod tests {
                 kind: 1
             })
         );
-        for bad in [
+        assert_all_malformed(&[
             &b"Z"[..],
             b"Z0",
             b"Z0,",
@@ -697,14 +688,7 @@ mod tests {
             b"Z5,10,1",
             b"Z0,zz,1",
             b"z0,10,1,2",
-        ] {
-            assert_eq!(
-                parse(bad),
-                Err(Malformed),
-                "{:?}",
-                core::str::from_utf8(bad)
-            );
-        }
+        ]);
     }
 
     #[test]
@@ -777,7 +761,7 @@ mod tests {
                 len: 0xffb
             })
         );
-        for bad in [
+        assert_all_malformed(&[
             &b"qXfer:features:read:target.xml"[..],
             b"qXfer:features:read:target.xml:0",
             b"qXfer:features:read:target.xml:x,1",
@@ -786,14 +770,7 @@ mod tests {
             b"qAttached:",
             b"D;",
             b"D1",
-        ] {
-            assert_eq!(
-                parse(bad),
-                Err(Malformed),
-                "{:?}",
-                core::str::from_utf8(bad)
-            );
-        }
+        ]);
     }
 
     #[test]
