@@ -22,8 +22,8 @@ use rt::process::{self, describe, now_ms, sleep_ms, wait_timeout};
 use rt::test::{expect_eq, expect_errno, Ctx};
 use syscall::error::{Error, Result as SysResult, ESRCH};
 use syscall::flag::{
-    wexitstatus, wifexited, wifsignaled, wtermsig, WaitFlags, O_EXCL, O_RDONLY, SIGKILL,
-    SIGTRAP, SIGUSR1,
+    wexitstatus, wifexited, wifsignaled, wtermsig, WaitFlags, O_EXCL, O_RDONLY, SIGKILL, SIGTRAP,
+    SIGUSR1,
 };
 use tracer::{
     Stopped, Tracer, PTRACE_CONT, PTRACE_EVENT_CLONE, PTRACE_SIGNAL, PTRACE_SINGLESTEP,
@@ -60,25 +60,81 @@ pub enum Death {
 /// The table: every stop kind against every death.
 pub const CASES: &[(&str, Stop, Death)] = &[
     ("death_attach_tracer_killed", Stop::Attach, Death::Tracer),
-    ("death_attach_tracer_killed_excl", Stop::Attach, Death::TracerExcl),
+    (
+        "death_attach_tracer_killed_excl",
+        Stop::Attach,
+        Death::TracerExcl,
+    ),
     ("death_attach_tracee_sigkill", Stop::Attach, Death::Held),
-    ("death_syscall_entry_tracer_killed", Stop::SyscallEntry, Death::Tracer),
-    ("death_syscall_entry_tracer_killed_excl", Stop::SyscallEntry, Death::TracerExcl),
-    ("death_syscall_entry_tracee_sigkill", Stop::SyscallEntry, Death::Held),
-    ("death_syscall_exit_tracer_killed", Stop::SyscallExit, Death::Tracer),
-    ("death_syscall_exit_tracer_killed_excl", Stop::SyscallExit, Death::TracerExcl),
-    ("death_syscall_exit_tracee_sigkill", Stop::SyscallExit, Death::Held),
+    (
+        "death_syscall_entry_tracer_killed",
+        Stop::SyscallEntry,
+        Death::Tracer,
+    ),
+    (
+        "death_syscall_entry_tracer_killed_excl",
+        Stop::SyscallEntry,
+        Death::TracerExcl,
+    ),
+    (
+        "death_syscall_entry_tracee_sigkill",
+        Stop::SyscallEntry,
+        Death::Held,
+    ),
+    (
+        "death_syscall_exit_tracer_killed",
+        Stop::SyscallExit,
+        Death::Tracer,
+    ),
+    (
+        "death_syscall_exit_tracer_killed_excl",
+        Stop::SyscallExit,
+        Death::TracerExcl,
+    ),
+    (
+        "death_syscall_exit_tracee_sigkill",
+        Stop::SyscallExit,
+        Death::Held,
+    ),
     ("death_signal_tracer_killed", Stop::Signal, Death::Tracer),
-    ("death_signal_tracer_killed_excl", Stop::Signal, Death::TracerExcl),
+    (
+        "death_signal_tracer_killed_excl",
+        Stop::Signal,
+        Death::TracerExcl,
+    ),
     ("death_signal_tracee_sigkill", Stop::Signal, Death::Held),
     ("death_int3_tracer_killed", Stop::Int3, Death::Tracer),
-    ("death_int3_tracer_killed_excl", Stop::Int3, Death::TracerExcl),
+    (
+        "death_int3_tracer_killed_excl",
+        Stop::Int3,
+        Death::TracerExcl,
+    ),
     ("death_int3_tracee_sigkill", Stop::Int3, Death::Held),
-    ("death_single_step_tracer_killed", Stop::SingleStep, Death::Tracer),
-    ("death_single_step_tracer_killed_excl", Stop::SingleStep, Death::TracerExcl),
-    ("death_single_step_tracee_sigkill", Stop::SingleStep, Death::Held),
-    ("death_clone_child_tracer_killed", Stop::CloneChild, Death::Tracer),
-    ("death_clone_child_tracer_killed_excl", Stop::CloneChild, Death::TracerExcl),
+    (
+        "death_single_step_tracer_killed",
+        Stop::SingleStep,
+        Death::Tracer,
+    ),
+    (
+        "death_single_step_tracer_killed_excl",
+        Stop::SingleStep,
+        Death::TracerExcl,
+    ),
+    (
+        "death_single_step_tracee_sigkill",
+        Stop::SingleStep,
+        Death::Held,
+    ),
+    (
+        "death_clone_child_tracer_killed",
+        Stop::CloneChild,
+        Death::Tracer,
+    ),
+    (
+        "death_clone_child_tracer_killed_excl",
+        Stop::CloneChild,
+        Death::TracerExcl,
+    ),
     ("death_clone_child_sigkill", Stop::CloneChild, Death::Held),
 ];
 
@@ -179,7 +235,11 @@ fn bring_to_stop(t: &mut Tracer, stop: Stop, gate_wr: usize) -> Result<usize, St
         Stop::SingleStep => until_cause(t, PTRACE_SINGLESTEP, PTRACE_STOP_SINGLESTEP)?,
         Stop::Signal => {
             until_cause(t, PTRACE_SIGNAL, PTRACE_STOP_SIGNAL)?;
-            expect_eq("signal at the signal stop", t.stop().ctx("stop")?.signal, SIGUSR1 as u64)?;
+            expect_eq(
+                "signal at the signal stop",
+                t.stop().ctx("stop")?.signal,
+                SIGUSR1 as u64,
+            )?;
         }
         Stop::Int3 => match t.resume(PTRACE_CONT, |_| {}).ctx("resume")? {
             Stopped::Breakpoint(_) => expect_eq(
@@ -219,7 +279,11 @@ fn check_exit_event(t: &mut Tracer, expected: usize) -> Check {
         .map(|e| e.a)
         .collect();
     expect_eq("exit events (wait statuses)", exits, alloc::vec![expected])?;
-    expect_errno("PTRACE_WAIT after the exit event", op(t.fd(), PTRACE_WAIT), ESRCH)
+    expect_errno(
+        "PTRACE_WAIT after the exit event",
+        op(t.fd(), PTRACE_WAIT),
+        ESRCH,
+    )
 }
 
 /// The wait status of a process killed by `sig` / exited with `code`.
@@ -245,8 +309,7 @@ fn tracer_main(stop: Stop, excl: bool, report: usize, command: usize) -> i32 {
         let _ = syscall::close(gate_rd);
         let mut t = Tracer::attach_flags(tracee, if excl { O_EXCL } else { 0 }).ctx("attach")?;
         let child = bring_to_stop(&mut t, stop, gate_wr)?;
-        rt::io::write_all(report, format!("ready {tracee} {child}\n").as_bytes())
-            .ctx("report")?;
+        rt::io::write_all(report, format!("ready {tracee} {child}\n").as_bytes()).ctx("report")?;
         let mut b = [0u8; 1];
         let n = rt::io::read(command, &mut b).ctx("read command")?;
         ensure!(n == 1 && b[0] == b'v', "unexpected command {:?}", &b[..n]);

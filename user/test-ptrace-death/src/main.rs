@@ -65,6 +65,9 @@ pub fn expect_memory_back(before: (u64, u64)) -> Result<(), String> {
 }
 
 fn main(args: &[&str]) -> i32 {
+    if args.len() == 3 && args[1] == "--exec-loop" {
+        return matrix::exec_loop(args[2]);
+    }
     let only = &args[1.min(args.len())..];
     let wanted = |name: &str| only.is_empty() || only.contains(&name);
     let mut t = Tests::new();
