@@ -55,6 +55,11 @@ pub const TESTS: &[Entry] = &[
         10_000,
     ),
     (
+        "matrix_case_19_mov_ss_then_int3_or_syscall",
+        case_19_mov_ss_then_int3_or_syscall,
+        20_000,
+    ),
+    (
         "matrix_case_20_text_write_is_private",
         case_20_text_write_is_private,
         10_000,
@@ -357,6 +362,66 @@ fn case_16_regs_write_racing_sigkill() -> Check {
     ok_or("mem write", t.write_mem(rsp & !0xF, &[0xAB; 64]))?;
     let status = kid.wait(5000)?;
     expect_killed("tracee", status, SIGKILL)
+}
+
+/// In a child: sets TF with `popfq`, then `mov ss` followed by `int3`
+/// (`syscall` when `use_syscall`): the single-step trap `mov ss` holds
+/// back fires on the first kernel instruction of the `int3` or `syscall`
+/// entry. Returns the child's wait status.
+fn mov_ss_child(use_syscall: bool) -> Result<usize, String> {
+    let mut kid = Kid::spawn(move || {
+        if use_syscall {
+            // SAFETY: TF and `mov ss` with ss's own value change nothing
+            // but trap behaviour; the getpid syscall (rax 20) clobbers rcx
+            // and r11 only. TF stays set: we die of SIGTRAP or go on.
+            unsafe {
+                core::arch::asm!(
+                    "pushfq",
+                    "or qword ptr [rsp], 0x100",
+                    "popfq",
+                    "mov ax, ss",
+                    "mov ss, ax",
+                    "syscall",
+                    inout("rax") 20usize => _,
+                    out("rcx") _,
+                    out("r11") _,
+                );
+            }
+        } else {
+            // SAFETY: as above; `int3` only traps.
+            unsafe {
+                core::arch::asm!(
+                    "pushfq",
+                    "or qword ptr [rsp], 0x100",
+                    "popfq",
+                    "mov ax, ss",
+                    "mov ss, ax",
+                    "int3",
+                    out("rax") _,
+                );
+            }
+        }
+        0
+    })?;
+    kid.wait(5000)
+}
+
+/// Case 19 (CVE-2018-8897): a `#DB` held back by `mov ss` and taken on
+/// the first instruction of the kernel's `int3` or `syscall` entry does
+/// not crash the kernel: the child gets `SIGTRAP` (the trap flag it set
+/// itself), and the kernel goes on running processes.
+fn case_19_mov_ss_then_int3_or_syscall() -> Check {
+    for use_syscall in [false, true] {
+        let status = mov_ss_child(use_syscall)?;
+        let what = if use_syscall { "syscall" } else { "int3" };
+        expect_killed(
+            &format!("child doing mov ss; {what} with TF"),
+            status,
+            syscall::flag::SIGTRAP,
+        )?;
+    }
+    let mut kid = Kid::spawn(|| 3)?;
+    expect_exit("a fresh child afterwards", kid.wait(5000)?, 3)
 }
 
 /// Never called: its first bytes are what case 20 writes over.
