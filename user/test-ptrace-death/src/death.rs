@@ -55,6 +55,10 @@ pub enum Death {
     TracerExcl,
     /// The held process (E, or G in the clone case) gets `SIGKILL`.
     Held,
+    /// Clone case only: E (G's parent, the traced one) gets `SIGKILL`
+    /// while G is held; G stays held for the tracer, and the tracer is
+    /// then killed, which must release G.
+    CloneParentThenTracer,
 }
 
 /// The table: every stop kind against every death.
@@ -136,6 +140,11 @@ pub const CASES: &[(&str, Stop, Death)] = &[
         Death::TracerExcl,
     ),
     ("death_clone_child_sigkill", Stop::CloneChild, Death::Held),
+    (
+        "death_clone_parent_sigkill_then_tracer_killed",
+        Stop::CloneChild,
+        Death::CloneParentThenTracer,
+    ),
 ];
 
 /// Deadline for anything this suite waits for: it only catches a hang
@@ -532,6 +541,23 @@ fn drive_with(stop: Stop, death: Death, pids: &mut Pids, report: usize, command:
                     exited(CLONE_CHILD_CODE as usize),
                 )?;
             }
+        }
+        Death::CloneParentThenTracer => {
+            ensure!(child != 0, "no clone child to hold");
+            syscall::kill(tracee, SIGKILL).ctx("kill the clone parent")?;
+            wait_gone(tracee)?;
+            // Orphaned onto us, still held for the tracer: the tracer may
+            // still attach to it, or release it.
+            expect_held(child, 0)?;
+            syscall::kill(tracer, SIGKILL).ctx("kill the tracer")?;
+            expect_status("tracer", reap(tracer)?, killed(SIGKILL))?;
+            expect_free(child)?;
+            expect_status(
+                "released clone child (orphaned onto pid 1)",
+                reap(child)?,
+                exited(CLONE_CHILD_CODE as usize),
+            )?;
+            expect_status("clone parent", reap(tracee)?, killed(SIGKILL))?;
         }
         Death::Held => {
             syscall::kill(held, SIGKILL).ctx("kill the held process")?;
