@@ -437,6 +437,73 @@ fn clone_until_eagain() -> Result<(), String> {
     kernel_still_works()
 }
 
+/// Runs the physical memory out: processes of distinct users (so no
+/// per-user limit stops them first) until `clone` says `ENOMEM`, then
+/// threads (a kernel stack each) until it says so again. With the frames
+/// gone, `fork` and `fexec` fail with `ENOMEM` and the program goes on.
+fn frames_flood() -> Result<(), String> {
+    in_child(|| {
+        let (rd, wr) = rt::io::pipe(0).ctx("pipe")?;
+        let mut holders = Vec::new();
+        let refusal = loop {
+            let uid = 3000 + holders.len();
+            match rt::process::fork_with(|| {
+                let _ = syscall::close(wr);
+                if become_user(uid).is_err() {
+                    return 2;
+                }
+                let mut b = [0u8; 1];
+                let _ = syscall::read(rd, &mut b);
+                0
+            }) {
+                Ok(pid) => holders.push(pid),
+                Err(e) => break e,
+            }
+            ensure!(holders.len() < 4096, "4096 processes and frames left");
+        };
+        expect_errno("fork with the frames gone", Err::<(), _>(refusal), ENOMEM)?;
+        static BYTE: AtomicUsize = AtomicUsize::new(0);
+        let mut threads = Vec::new();
+        let refusal = loop {
+            match blocked_thread(rd, BYTE.as_ptr() as *mut u8) {
+                Ok(pid) => threads.push(pid),
+                Err(e) => break e,
+            }
+            ensure!(threads.len() < 4096, "4096 threads and frames left");
+        };
+        expect_errno(
+            "a thread with the frames gone",
+            Err::<(), _>(refusal),
+            ENOMEM,
+        )?;
+        let fd = syscall::open("/bin/hello", O_RDONLY | O_CLOEXEC).ctx("open /bin/hello")?;
+        let arg = [[b"hello".as_ptr() as usize, 5]];
+        let exec = syscall::fexec(fd, &arg, &[]);
+        let fork = rt::process::fork_with(|| 0);
+        // Give the memory back before judging, so a failure still cleans up.
+        syscall::close(wr).ctx("close the write end")?;
+        for pid in threads.into_iter().chain(holders) {
+            let status = rt::process::wait(pid).ctx("reap")?;
+            expect_exit("a holder or thread", status, 0)?;
+        }
+        let _ = syscall::close(rd);
+        let _ = syscall::close(fd);
+        expect_errno("fexec with the frames gone", exec, ENOMEM)?;
+        expect_errno("fork with the frames gone", fork, ENOMEM)?;
+        Ok(())
+    })
+}
+
+/// Twice, for the kernel-stack page tables (kept once made): the second
+/// flood must leave memory exactly as the first did.
+fn frames_run_out_fork_and_fexec_fail_cleanly() -> Result<(), String> {
+    frames_flood().map_err(|e| format!("first flood: {e}"))?;
+    let before = memory()?;
+    frames_flood().map_err(|e| format!("second flood: {e}"))?;
+    expect_memory("frames flood", before)?;
+    kernel_still_works()
+}
+
 static NEST_FD: AtomicUsize = AtomicUsize::new(0);
 
 extern "C" fn nest(_sig: usize) {
@@ -650,6 +717,10 @@ fn main(_args: &[&str]) -> i32 {
         events_register_until_refused,
     );
     t.run("clone_until_eagain", clone_until_eagain);
+    t.run(
+        "frames_run_out_fork_and_fexec_fail_cleanly",
+        frames_run_out_fork_and_fexec_fail_cleanly,
+    );
     t.run("nested_signals_until_killed", nested_signals_until_killed);
     t.run("fexec_with_huge_arguments", fexec_with_huge_arguments);
     t.run(
