@@ -28,7 +28,7 @@ pub const PIPE_CAPACITY: usize = 64 * 1024;
 const MIN_GROWTH: usize = 4096;
 
 /// Most pipe-buffer bytes one user's pipes may hold: a quarter of the
-/// kernel heap (4 MiB with 128 MiB of RAM, 8 MiB from 256 MiB up).
+/// kernel heap (about 4 MiB with 128 MiB of RAM, 8 MiB with 512 MiB).
 pub fn user_pipe_limit() -> usize {
     crate::memory::heap::size() / 4
 }
