@@ -358,6 +358,93 @@ fn events_register_until_refused() -> Result<(), String> {
     })
 }
 
+/// The flood: many processes each registering all they may in
+/// `event:` queues, until the heap is full and a registration (or the
+/// `open` or `fork` before it) says `ENOMEM`. Everything exits and the
+/// memory comes back (second round compared, as for the heap-full check).
+fn events_from_many_processes_until_enomem() -> Result<(), String> {
+    event_flood_round().map_err(|e| format!("first round: {e}"))?;
+    let before = memory()?;
+    event_flood_round().map_err(|e| format!("second round: {e}"))?;
+    expect_memory("event flood", before)?;
+    kernel_still_works()
+}
+
+fn event_flood_round() -> Result<(), String> {
+    let per_queue = limit("event_per_queue")?;
+    let per_process = limit("event_per_process")?;
+    let (report_rd, report_wr) = rt::io::pipe(0).ctx("pipe")?;
+    let (ctl_rd, ctl_wr) = rt::io::pipe(0).ctx("pipe")?;
+    let mut flooders = Vec::new();
+    let mut heap_refused = false;
+    while !heap_refused && flooders.len() < 1000 {
+        let flood = || -> syscall::Result<()> {
+            let null = syscall::open("null:", O_RDWR)?;
+            let mut ids = vec![null];
+            while ids.len() < per_queue {
+                ids.push(syscall::dup(null, &[])?);
+            }
+            let mut records = Vec::new();
+            for &id in &ids {
+                let event = Event {
+                    id,
+                    flags: EventFlags::EVENT_READ,
+                    data: id,
+                };
+                records.extend_from_slice(&event);
+            }
+            for _ in 0..per_process / per_queue {
+                let queue = syscall::open("event:", O_RDWR)?;
+                let mut done = 0;
+                while done < records.len() {
+                    done += syscall::write(queue, &records[done..])?;
+                }
+            }
+            Ok(())
+        };
+        match rt::process::fork_with(|| {
+            let _ = syscall::close(report_rd);
+            let _ = syscall::close(ctl_wr);
+            let errno = match flood() {
+                Ok(()) => 0u8,
+                Err(e) => e.errno as u8,
+            };
+            let _ = syscall::write(report_wr, &[errno]);
+            let mut b = [0u8; 1];
+            let _ = syscall::read(ctl_rd, &mut b);
+            0
+        }) {
+            Ok(pid) => flooders.push(pid),
+            Err(e) if e.errno == ENOMEM => {
+                heap_refused = true;
+                break;
+            }
+            Err(e) => return Err(format!("fork a flooder: {e:?}")),
+        }
+        let mut errno = [0u8; 1];
+        rt::io::read_full(report_rd, &mut errno).ctx("a flooder's report")?;
+        match errno[0] as i32 {
+            0 => {}
+            ENOMEM => heap_refused = true,
+            other => return Err(format!("a flooder stopped with errno {other}")),
+        }
+    }
+    let _ = syscall::close(ctl_wr);
+    let _ = syscall::close(ctl_rd);
+    let _ = syscall::close(report_rd);
+    let _ = syscall::close(report_wr);
+    for &pid in &flooders {
+        let status = rt::process::wait(pid).ctx("reap a flooder")?;
+        expect_exit("a flooder", status, 0)?;
+    }
+    ensure!(
+        heap_refused,
+        "{} processes registered {per_process} each, no ENOMEM",
+        flooders.len()
+    );
+    Ok(())
+}
+
 /// `clone(CLONE_VM | CLONE_FILES)` of a thread that runs no Rust code and
 /// touches no stack: it reads one byte from `rd` into `byte` and exits 0.
 fn blocked_thread(rd: usize, byte: *mut u8) -> syscall::Result<usize> {
@@ -715,6 +802,10 @@ fn main(_args: &[&str]) -> i32 {
     t.run(
         "events_register_until_refused",
         events_register_until_refused,
+    );
+    t.run(
+        "events_from_many_processes_until_enomem",
+        events_from_many_processes_until_enomem,
     );
     t.run("clone_until_eagain", clone_until_eagain);
     t.run(
