@@ -31,6 +31,10 @@ pub const STACK_SIZE: u64 = 256 * 1024;
 /// Limits on `fexec` arguments and environment.
 pub const MAX_ARGS: usize = 1024;
 pub const MAX_ARG_BYTES: usize = 64 * 1024;
+/// Heap `fexec` may allocate after its arguments are copied in: the
+/// argument pointer tables, the program name (at most `MAX_ARG_BYTES`),
+/// the new descriptor table (at most `MAX_FILES` slots) and signal actions.
+const FEXEC_HEAP: usize = 2 * MAX_ARG_BYTES + 64 * 1024;
 /// Largest executable `fexec` reads.
 pub const MAX_IMAGE: usize = 16 << 20;
 /// rflags of a fresh user context: interrupts on, reserved bit 1.
@@ -160,6 +164,9 @@ fn create_error(e: context::CreateError) -> Error {
 /// `syscall`, with `rax` = 0.
 pub fn clone(flags: usize, frame: &TrapFrame) -> Result<Pid> {
     let flags = CloneFlags::from_bits_truncate(flags);
+    // The new context's kernel allocations (its state, a copy of the
+    // descriptor table and of the signal actions) come out of this.
+    crate::memory::heap::admit(context::HEAP_PER_CONTEXT)?;
     let parent = context::current();
     let (ppid, name, creds, space, files, actions, mask) = {
         let p = parent.lock();
@@ -185,7 +192,7 @@ pub fn clone(flags: usize, frame: &TrapFrame) -> Result<Pid> {
     let files = if flags.contains(CloneFlags::CLONE_FILES) {
         files
     } else {
-        let copy = files.lock().clone();
+        let copy = files.lock().try_clone()?;
         Arc::new(Mutex::new(copy))
     };
     let actions = if flags.contains(CloneFlags::CLONE_SIGHAND) {
@@ -266,6 +273,10 @@ pub fn fexec(
     envp: Vec<Vec<u8>>,
     frame: &mut TrapFrame,
 ) -> Result<usize> {
+    // The arguments are already copied in (each copy was admitted); what
+    // is left is bounded by the argument limits: the pointer tables, the
+    // new program's name, descriptor table and signal actions.
+    crate::memory::heap::admit(FEXEC_HEAP)?;
     let ctx = context::current();
     let description = ctx.lock().files.lock().get(fd)?;
     let data = description.handle.image()?;
@@ -277,9 +288,10 @@ pub fn fexec(
         .first()
         .map(|a| String::from_utf8_lossy(a).into_owned())
         .unwrap_or_else(|| description.handle.path());
+    // Everything that can fail is done before the old program is touched.
+    let new_files = ctx.lock().files.lock().without_cloexec()?;
     let (old_space, old_files, old_actions) = {
         let mut c = ctx.lock();
-        let new_files = c.files.lock().without_cloexec();
         let mut actions = c.actions.lock().clone();
         for action in actions.0.iter_mut() {
             if action.handler > 1 {

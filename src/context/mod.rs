@@ -239,12 +239,26 @@ pub struct Spawn {
 
 /// Heap bytes reserved per context when deciding how many may exist (its
 /// kernel stack is made of frames; this is headroom for what it allocates).
-const HEAP_PER_CONTEXT: usize = 64 * 1024;
+/// `clone` also asks the heap reserve for this much before it starts.
+pub const HEAP_PER_CONTEXT: usize = 64 * 1024;
+
+/// Most contexts (processes and threads, zombies included) that may exist:
+/// one per `HEAP_PER_CONTEXT` of heap (256 with a 16 MiB heap).
+pub fn max_contexts() -> usize {
+    (crate::memory::heap::size() / HEAP_PER_CONTEXT).max(16)
+}
+
+/// Most contexts whose real uid is one user's (root included): three
+/// quarters of all, so one user cannot take every context.
+pub fn max_contexts_per_user() -> usize {
+    max_contexts() * 3 / 4
+}
 
 /// Why a context could not be created.
 #[derive(Debug)]
 pub enum CreateError {
-    /// As many contexts exist as the heap is sized for (`EAGAIN`).
+    /// As many contexts exist as the heap is sized for, or as many of the
+    /// new context's user as one user may have (`EAGAIN`).
     TooMany,
     /// No memory for the kernel stack (`ENOMEM`).
     OutOfMemory,
@@ -253,9 +267,15 @@ pub enum CreateError {
 /// Creates a runnable context that starts by returning to user mode with
 /// `spawn.frame`. It is not yet on the run queue.
 pub fn create(spawn: Spawn) -> Result<ContextRef, CreateError> {
-    let limit = (crate::memory::heap::size() / HEAP_PER_CONTEXT).max(16);
-    if CONTEXTS.lock().len() >= limit {
-        return Err(CreateError::TooMany);
+    {
+        let table = CONTEXTS.lock();
+        let same_user = table
+            .values()
+            .filter(|c| c.lock().creds.uid == spawn.creds.uid)
+            .count();
+        if table.len() >= max_contexts() || same_user >= max_contexts_per_user() {
+            return Err(CreateError::TooMany);
+        }
     }
     let mut arch = ArchState::new().ok_or(CreateError::OutOfMemory)?;
     let pid = next_pid();

@@ -16,8 +16,9 @@ use crate::sched;
 
 /// Signals are numbered 1..NSIG.
 pub const NSIG: usize = 32;
-/// Nested handlers deeper than this kill the process (a signal storm).
-const MAX_NESTED: usize = 64;
+/// Nested handlers deeper than this kill the process with `SIGSEGV` (a
+/// signal storm): the saved states are kernel heap, about 700 bytes each.
+pub const MAX_NESTED: usize = 64;
 
 pub fn bit(sig: usize) -> u64 {
     1u64 << (sig - 1)
@@ -242,8 +243,8 @@ pub fn deliver_pending(frame: &mut TrapFrame, in_syscall: Option<InterruptedSysc
                 if setup_handler(frame, sig, handler, action, in_syscall) {
                     return true;
                 }
-                // No usable stack, or handlers nested too deep: the
-                // process cannot run its handler.
+                // No usable stack, handlers nested too deep or no heap
+                // for the saved state: the process cannot run its handler.
                 crate::process::exit_current(SIGSEGV);
             }
         }
@@ -308,6 +309,16 @@ fn setup_handler(
         c.signals.saved.pop();
     }
     if c.signals.saved.len() >= MAX_NESTED || handler as u64 >= USER_END {
+        return false;
+    }
+    // The saved state is kernel heap: no room above the reserve is like no
+    // room on the stack (the process dies of SIGSEGV; nothing leaks).
+    let growth = if c.signals.saved.len() == c.signals.saved.capacity() {
+        (c.signals.saved.capacity() * 2).max(4) * core::mem::size_of::<SavedSignal>()
+    } else {
+        0
+    };
+    if crate::memory::heap::admit(growth).is_err() || c.signals.saved.try_reserve(1).is_err() {
         return false;
     }
     let sp = (frame.rsp.wrapping_sub(128) & !15).wrapping_sub(8);

@@ -1,5 +1,10 @@
 //! The kernel heap: `linked_list_allocator` over one physical range, wrapped
-//! to count the bytes in use (the leak checks compare that counter).
+//! to count the bytes in use (the leak checks compare that counter), and the
+//! heap *reserve*: every call that allocates on a user's behalf first asks
+//! `admit` for its worst case, which refuses (`ENOMEM`) when the free heap
+//! would drop below the reserve. The reserve is what exiting, closing,
+//! `waitpid`, `SIGKILL` and detaching allocate from when the heap is
+//! otherwise full: they never ask `admit`.
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr::NonNull;
@@ -48,6 +53,31 @@ unsafe impl GlobalAlloc for CountingHeap {
             unsafe { self.heap.lock().deallocate(ptr, layout) };
             self.in_use.fetch_sub(layout.size(), Ordering::Relaxed);
         }
+    }
+}
+
+/// The free heap bytes that calls made on a user's behalf never use: a
+/// sixteenth of the heap, at least 512 KiB (1 MiB of a 16 MiB heap).
+pub fn reserve() -> usize {
+    (size() / 16).max(512 * 1024)
+}
+
+/// Heap bytes not allocated (as the allocator counts them, with its
+/// rounding), whatever their fragmentation.
+pub fn free_bytes() -> usize {
+    HEAP.heap.lock().free()
+}
+
+/// Admits a call that will allocate at most `bytes` from the heap on a
+/// user's behalf: `ENOMEM` when that would leave less than the reserve
+/// free. The kernel runs one call at a time with interrupts off, so nothing
+/// else allocates between this check and the call's allocations. (Large
+/// buffers are also allocated with `try_reserve`: fragmentation can refuse
+/// them even when the bytes are free.)
+pub fn admit(bytes: usize) -> Result<(), syscall::error::Error> {
+    match free_bytes().checked_sub(reserve()) {
+        Some(spare) if spare >= bytes => Ok(()),
+        _ => Err(syscall::error::Error::new(syscall::error::ENOMEM)),
     }
 }
 

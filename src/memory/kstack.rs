@@ -1,7 +1,9 @@
 //! Kernel stacks: each lives in its own slot of a reserved kernel region
 //! (PML4 slot 510) with an unmapped guard page below it, so an overflow
 //! faults (a double fault, reported on its own IST stack) instead of
-//! silently overwriting the heap. Stacks are made of frames, not heap.
+//! silently overwriting the heap. Stacks are made of frames, not heap; the
+//! list of free slots is reserved up front so freeing never allocates. The
+//! page tables of the region stay once made (at most one per 56 slots).
 
 use alloc::vec::Vec;
 
@@ -43,6 +45,15 @@ impl KernelStack {
             match slots.free.pop() {
                 Some(slot) => slot,
                 None if slots.next < SLOTS => {
+                    // Room on the free list for every slot ever handed out,
+                    // so `drop` never allocates; sized once for the most
+                    // contexts there can be, so the heap counter does not
+                    // creep up with the high-water mark.
+                    let want = (slots.next as usize + 1).max(crate::context::max_contexts() + 8);
+                    if slots.free.capacity() < want {
+                        let extra = want - slots.free.len();
+                        slots.free.try_reserve_exact(extra).ok()?;
+                    }
                     slots.next += 1;
                     slots.next - 1
                 }
@@ -85,6 +96,10 @@ impl Drop for KernelStack {
             }
             va += PAGE_SIZE;
         }
-        SLOT_ALLOCATOR.lock().free.push(self.slot);
+        let mut slots = SLOT_ALLOCATOR.lock();
+        // Never grows: `new` made room for every slot handed out.
+        if slots.free.len() < slots.free.capacity() {
+            slots.free.push(self.slot);
+        }
     }
 }

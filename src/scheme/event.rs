@@ -4,10 +4,17 @@
 //! per ready handle, with the ready flags and the registered `data`.
 //! Readiness is level-triggered: a handle already ready when it is
 //! registered is reported at once.
+//!
+//! Registrations are bounded: at most `MAX_PER_QUEUE` in one queue and
+//! `MAX_PER_PROCESS` made by one process (counted in its descriptor table,
+//! given back when a registration goes). A write that would pass either
+//! gets `EAGAIN` for its first record, or a short count (the records
+//! before the refused one are registered).
 
 use alloc::string::String;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 use spin::Mutex;
 use syscall::data::{Event, Stat};
@@ -18,6 +25,11 @@ use super::{fill_stat, Caller, Description, Handle, Scheme, MODE_CHR, READINESS_
 
 pub const EVENT_SIZE: usize = core::mem::size_of::<Event>();
 const _: () = assert!(EVENT_SIZE == 24);
+
+/// Most registrations in one queue (there is one per descriptor number).
+pub const MAX_PER_QUEUE: usize = 512;
+/// Most registrations one process may have in all its queues.
+pub const MAX_PER_PROCESS: usize = 4096;
 
 pub struct EventScheme;
 
@@ -35,6 +47,14 @@ struct Registration {
     description: Weak<Description>,
     flags: EventFlags,
     data: usize,
+    /// The registering process's count, given back on drop.
+    owner_count: Arc<AtomicUsize>,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.owner_count.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 struct EventQueue {
@@ -48,10 +68,15 @@ fn word(bytes: &[u8], index: usize) -> usize {
 }
 
 impl EventQueue {
-    fn ready_events(&self, max: usize) -> Vec<Event> {
+    /// Up to `max` ready events (`ENOMEM` if the heap has no room for
+    /// the list).
+    fn ready_events(&self, max: usize) -> Result<Vec<Event>> {
         let mut regs = self.registrations.lock();
         regs.retain(|r| r.description.strong_count() > 0);
         let mut events = Vec::new();
+        events
+            .try_reserve_exact(max.min(regs.len()))
+            .map_err(|_| Error::new(ENOMEM))?;
         for r in regs.iter() {
             if events.len() == max {
                 break;
@@ -68,7 +93,52 @@ impl EventQueue {
                 });
             }
         }
-        events
+        Ok(events)
+    }
+
+    /// Registers (or with empty `flags` removes) interest in `id`.
+    fn register(
+        &self,
+        id: usize,
+        description: &Arc<Description>,
+        flags: EventFlags,
+        data: usize,
+        owner_count: &Arc<AtomicUsize>,
+    ) -> Result<()> {
+        let mut regs = self.registrations.lock();
+        regs.retain(|r| r.id != id && r.description.strong_count() > 0);
+        if flags.is_empty() {
+            return Ok(());
+        }
+        if regs.len() >= MAX_PER_QUEUE {
+            return Err(Error::new(EAGAIN));
+        }
+        // Claim one of the process's registrations (given back on drop).
+        owner_count
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < MAX_PER_PROCESS).then_some(n + 1)
+            })
+            .map_err(|_| Error::new(EAGAIN))?;
+        let registration = Registration {
+            id,
+            description: Arc::downgrade(description),
+            flags,
+            data,
+            owner_count: owner_count.clone(),
+        };
+        // Growing the list copies it into a new block first.
+        let growth = if regs.len() == regs.capacity() {
+            regs.capacity().max(4) * 2 * core::mem::size_of::<Registration>()
+        } else {
+            0
+        };
+        if crate::memory::heap::admit(growth + 256).is_err() || regs.try_reserve(1).is_err() {
+            // Dropping it gives the count back.
+            drop(registration);
+            return Err(Error::new(ENOMEM));
+        }
+        regs.push(registration);
+        Ok(())
     }
 }
 
@@ -79,7 +149,7 @@ impl Handle for EventQueue {
             return Err(Error::new(EINVAL));
         }
         loop {
-            let events = self.ready_events(max);
+            let events = self.ready_events(max)?;
             if !events.is_empty() {
                 for (i, e) in events.iter().enumerate() {
                     let at = i * EVENT_SIZE;
@@ -99,25 +169,25 @@ impl Handle for EventQueue {
             return Err(Error::new(EINVAL));
         }
         let files = crate::context::current().lock().files.clone();
+        let owner_count = files.lock().event_registrations();
+        let mut done = 0;
         for record in buf.chunks_exact(EVENT_SIZE) {
-            let (id, flags, data) = (word(record, 0), word(record, 1), word(record, 2));
-            let flags = EventFlags::from_bits(flags).ok_or(Error::new(EINVAL))?;
-            let description = files.lock().get(id)?;
-            if description.handle.is_event_queue() {
-                return Err(Error::new(EINVAL));
-            }
-            let mut regs = self.registrations.lock();
-            regs.retain(|r| r.id != id);
-            if !flags.is_empty() {
-                regs.push(Registration {
-                    id,
-                    description: Arc::downgrade(&description),
-                    flags,
-                    data,
-                });
+            let result = (|| {
+                let (id, flags, data) = (word(record, 0), word(record, 1), word(record, 2));
+                let flags = EventFlags::from_bits(flags).ok_or(Error::new(EINVAL))?;
+                let description = files.lock().get(id)?;
+                if description.handle.is_event_queue() {
+                    return Err(Error::new(EINVAL));
+                }
+                self.register(id, &description, flags, data, &owner_count)
+            })();
+            match result {
+                Ok(()) => done += EVENT_SIZE,
+                Err(e) if done == 0 => return Err(e),
+                Err(_) => break,
             }
         }
-        Ok(buf.len())
+        Ok(done)
     }
 
     fn path(&self) -> String {
@@ -134,7 +204,7 @@ impl Handle for EventQueue {
     }
 
     fn readiness(&self) -> EventFlags {
-        if self.ready_events(1).is_empty() {
+        if self.ready_events(1).map_or(true, |e| e.is_empty()) {
             EventFlags::empty()
         } else {
             EventFlags::EVENT_READ

@@ -1,5 +1,6 @@
 //! Small schemes: `null:` (reads end at once, writes vanish), `zero:`
-//! (reads give zeros) and `sys:` (kernel counters: `sys:memory`).
+//! (reads give zeros) and `sys:` (kernel counters: `sys:memory`, and the
+//! resource limits in force: `sys:limits`).
 
 use alloc::format;
 use alloc::string::String;
@@ -76,9 +77,42 @@ impl Scheme for SysScheme {
                 path: "sys:memory",
                 render: memory_text,
             })),
+            "limits" => Ok(Arc::new(TextFile {
+                path: "sys:limits",
+                render: limits_text,
+            })),
             _ => Err(Error::new(ENOENT)),
         }
     }
+}
+
+/// Every limit of docs/design.md "Resource limits", one `key=value` a
+/// line, and the caller's use of the per-user pipe limit.
+fn limits_text() -> String {
+    use crate::memory::heap;
+    let uid = crate::context::current().lock().creds.uid;
+    format!(
+        "heap_size={}\nheap_reserve={}\nheap_free={}\nopen_files={}\n\
+         pipe_capacity={}\npipe_bytes_per_user={}\npipe_bytes_used={}\n\
+         event_per_queue={}\nevent_per_process={}\ncontexts={}\n\
+         contexts_per_user={}\nnested_signals={}\nfexec_args={}\n\
+         fexec_arg_bytes={}\ntransfer={}\n",
+        heap::size(),
+        heap::reserve(),
+        heap::free_bytes(),
+        super::MAX_FILES,
+        super::pipe::PIPE_CAPACITY,
+        super::pipe::user_pipe_limit(),
+        super::pipe::user_pipe_bytes(uid),
+        super::event::MAX_PER_QUEUE,
+        super::event::MAX_PER_PROCESS,
+        crate::context::max_contexts(),
+        crate::context::max_contexts_per_user(),
+        crate::context::signal::MAX_NESTED,
+        crate::process::MAX_ARGS,
+        crate::process::MAX_ARG_BYTES,
+        crate::syscall::usermem::MAX_TRANSFER,
+    )
 }
 
 fn memory_text() -> String {

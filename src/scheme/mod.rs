@@ -115,15 +115,38 @@ struct Slot {
     cloexec: bool,
 }
 
-/// A process's descriptor table.
-#[derive(Clone, Default)]
+/// A process's descriptor table. Its slot vector grows fallibly (`ENOMEM`)
+/// up to `MAX_FILES` (`EMFILE`).
+#[derive(Default)]
 pub struct FileTable {
     slots: Vec<Option<Slot>>,
+    /// `event:` registrations this process made that still exist (each
+    /// registration holds a clone and gives its count back when dropped).
+    event_registrations: Arc<AtomicUsize>,
 }
 
 impl FileTable {
     pub fn new() -> FileTable {
-        FileTable { slots: Vec::new() }
+        FileTable::default()
+    }
+
+    /// A copy of the table (fork): the same descriptions, its own count of
+    /// `event:` registrations. `ENOMEM` instead of a failed allocation.
+    pub fn try_clone(&self) -> Result<FileTable> {
+        let mut slots = Vec::new();
+        slots
+            .try_reserve_exact(self.slots.len())
+            .map_err(|_| Error::new(ENOMEM))?;
+        slots.extend(self.slots.iter().cloned());
+        Ok(FileTable {
+            slots,
+            event_registrations: Arc::new(AtomicUsize::new(0)),
+        })
+    }
+
+    /// The counter of `event:` registrations this table's process holds.
+    pub fn event_registrations(&self) -> Arc<AtomicUsize> {
+        self.event_registrations.clone()
     }
 
     pub fn get(&self, fd: usize) -> Result<Arc<Description>> {
@@ -140,6 +163,12 @@ impl FileTable {
         self.slots.len() < MAX_FILES || self.slots.iter().any(|s| s.is_none())
     }
 
+    /// How many more descriptors `insert` would accept.
+    pub fn free_slots(&self) -> usize {
+        let empty = self.slots.iter().filter(|s| s.is_none()).count();
+        empty + MAX_FILES.saturating_sub(self.slots.len())
+    }
+
     /// Puts `description` in the lowest free slot.
     pub fn insert(&mut self, description: Arc<Description>, cloexec: bool) -> Result<usize> {
         let slot = Some(Slot {
@@ -153,6 +182,7 @@ impl FileTable {
         if self.slots.len() >= MAX_FILES {
             return Err(Error::new(EMFILE));
         }
+        self.slots.try_reserve(1).map_err(|_| Error::new(ENOMEM))?;
         self.slots.push(slot);
         Ok(self.slots.len() - 1)
     }
@@ -168,6 +198,9 @@ impl FileTable {
             return Err(Error::new(EBADF));
         }
         if self.slots.len() <= fd {
+            self.slots
+                .try_reserve(fd + 1 - self.slots.len())
+                .map_err(|_| Error::new(ENOMEM))?;
             self.slots.resize(fd + 1, None);
         }
         let old = self.slots[fd].replace(Slot {
@@ -207,15 +240,20 @@ impl FileTable {
         Ok(())
     }
 
-    /// The table `fexec` leaves: the same descriptions minus `O_CLOEXEC` ones.
-    pub fn without_cloexec(&self) -> FileTable {
-        let mut table = self.clone();
+    /// The table `fexec` leaves: the same descriptions minus `O_CLOEXEC`
+    /// ones (and the same process, so the same registration count).
+    pub fn without_cloexec(&self) -> Result<FileTable> {
+        let mut table = self.try_clone()?;
+        table.event_registrations = self.event_registrations.clone();
         for slot in table.slots.iter_mut() {
             if slot.as_ref().is_some_and(|s| s.cloexec) {
                 *slot = None;
             }
         }
-        table
+        while matches!(table.slots.last(), Some(None)) {
+            table.slots.pop();
+        }
+        Ok(table)
     }
 }
 

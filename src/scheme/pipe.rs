@@ -1,8 +1,15 @@
 //! Pipes (`pipe2`, or opening `pipe:`): a bounded byte buffer with a read
 //! end and a write end. Readers see end-of-file once every write end is
 //! closed; writers get `EPIPE` once every read end is closed.
+//!
+//! Also owns the accounting of pipe buffers: each pipe's buffer (its
+//! allocated capacity, not only the bytes in it) is charged to the real uid
+//! that created the pipe, and one user's pipes hold at most
+//! `user_pipe_limit()` bytes; a write past that gets `EAGAIN` (even on a
+//! blocking pipe: waiting could be for ever when the same user's other pipes
+//! hold the bytes). A buffer that empties is freed.
 
-use alloc::collections::VecDeque;
+use alloc::collections::{BTreeMap, VecDeque};
 use alloc::string::String;
 use alloc::sync::Arc;
 
@@ -16,23 +23,73 @@ use crate::context::wait::WaitCondition;
 
 /// Bytes a pipe holds before writers block.
 pub const PIPE_CAPACITY: usize = 64 * 1024;
+/// A buffer never grows by less than this (a series of small writes does
+/// not reallocate each time).
+const MIN_GROWTH: usize = 4096;
+
+/// Most pipe-buffer bytes one user's pipes may hold: a quarter of the
+/// kernel heap (about 4 MiB with 128 MiB of RAM, 8 MiB with 512 MiB).
+pub fn user_pipe_limit() -> usize {
+    crate::memory::heap::size() / 4
+}
+
+/// Pipe-buffer bytes charged to each uid (entries at zero are removed).
+static CHARGED: Mutex<BTreeMap<u32, usize>> = Mutex::new(BTreeMap::new());
+
+/// Bytes `uid`'s pipes may still grow by.
+fn user_room(uid: u32) -> usize {
+    let charged = CHARGED.lock().get(&uid).copied().unwrap_or(0);
+    user_pipe_limit().saturating_sub(charged)
+}
+
+fn charge(uid: u32, bytes: usize) {
+    if bytes > 0 {
+        *CHARGED.lock().entry(uid).or_insert(0) += bytes;
+    }
+}
+
+fn uncharge(uid: u32, bytes: usize) {
+    let mut charged = CHARGED.lock();
+    if let Some(total) = charged.get_mut(&uid) {
+        *total = total.saturating_sub(bytes);
+        if *total == 0 {
+            charged.remove(&uid);
+            if charged.is_empty() {
+                // An empty map still holds its root node: free it too.
+                *charged = BTreeMap::new();
+            }
+        }
+    }
+}
+
+/// Pipe-buffer bytes `uid`'s pipes hold now (for `sys:limits` and tests).
+pub fn user_pipe_bytes(uid: u32) -> usize {
+    CHARGED.lock().get(&uid).copied().unwrap_or(0)
+}
 
 struct PipeState {
     data: VecDeque<u8>,
+    /// The capacity of `data` charged to `owner`.
+    charged: usize,
     readers: usize,
     writers: usize,
 }
 
 struct Pipe {
+    /// Real uid of the creator: who the buffer is charged to.
+    owner: u32,
     state: Mutex<PipeState>,
     changed: WaitCondition,
 }
 
-/// Creates a pipe: (read end, write end).
-pub fn new_pipe() -> (Arc<dyn Handle>, Arc<dyn Handle>) {
+/// Creates a pipe, charged to `owner`: (read end, write end). The caller
+/// admitted the few heap bytes this takes.
+pub fn new_pipe(owner: u32) -> (Arc<dyn Handle>, Arc<dyn Handle>) {
     let pipe = Arc::new(Pipe {
+        owner,
         state: Mutex::new(PipeState {
             data: VecDeque::new(),
+            charged: 0,
             readers: 1,
             writers: 1,
         }),
@@ -45,6 +102,55 @@ impl Pipe {
     fn notify(&self) {
         self.changed.notify_all();
         super::readiness_changed();
+    }
+
+    /// Makes room in the buffer for up to `want` more bytes (at least one),
+    /// within the owner's limit and the heap reserve; returns how many fit.
+    /// `EAGAIN` when the owner's limit leaves no room, `ENOMEM` when the
+    /// heap does not.
+    fn make_room(&self, state: &mut PipeState, want: usize) -> Result<usize> {
+        let len = state.data.len();
+        let capacity = state.data.capacity();
+        if len + want <= capacity {
+            return Ok(want);
+        }
+        let target = (len + want)
+            .max(capacity.saturating_mul(2))
+            .clamp(MIN_GROWTH, PIPE_CAPACITY)
+            .min(state.charged + user_room(self.owner));
+        if target <= len.max(capacity) {
+            if capacity > len {
+                return Ok(capacity - len);
+            }
+            return Err(Error::new(EAGAIN));
+        }
+        // Growing copies into a new buffer before the old one is freed.
+        crate::memory::heap::admit(target + 512)?;
+        state
+            .data
+            .try_reserve_exact(target - len)
+            .map_err(|_| Error::new(ENOMEM))?;
+        let now = state.data.capacity();
+        if now > state.charged {
+            charge(self.owner, now - state.charged);
+            state.charged = now;
+        }
+        Ok(want.min(now - len))
+    }
+
+    /// Frees an emptied buffer and gives its charge back.
+    fn release_if_empty(&self, state: &mut PipeState) {
+        if state.data.is_empty() && state.charged > 0 {
+            state.data = VecDeque::new();
+            uncharge(self.owner, core::mem::take(&mut state.charged));
+        }
+    }
+}
+
+impl Drop for Pipe {
+    fn drop(&mut self) {
+        let charged = core::mem::take(&mut self.state.get_mut().charged);
+        uncharge(self.owner, charged);
     }
 }
 
@@ -86,6 +192,7 @@ impl Handle for ReadEnd {
                 for (dst, src) in buf.iter_mut().zip(state.data.drain(..n)) {
                     *dst = src;
                 }
+                self.0.release_if_empty(&mut state);
                 drop(state);
                 self.0.notify();
                 return Ok(n);
@@ -129,7 +236,7 @@ impl Handle for WriteEnd {
             }
             let room = PIPE_CAPACITY - state.data.len();
             if room > 0 {
-                let n = room.min(buf.len());
+                let n = self.0.make_room(&mut state, room.min(buf.len()))?;
                 state.data.extend(&buf[..n]);
                 drop(state);
                 self.0.notify();

@@ -11,6 +11,11 @@ use super::usermem::{check_writable, copy_in, copy_out, read_str, MAX_TRANSFER};
 use crate::context;
 use crate::scheme::{self, Description, FileTable};
 
+/// Heap a call that makes a descriptor may allocate: the object, its
+/// description and the table's growth (paths are admitted as they are
+/// copied in).
+const NEW_FD_HEAP: usize = 4096;
+
 fn files() -> Arc<spin::Mutex<FileTable>> {
     context::current().lock().files.clone()
 }
@@ -30,6 +35,7 @@ pub fn open(path: usize, len: usize, flags: usize) -> Result<usize> {
     if !table.lock().has_room() {
         return Err(Error::new(EMFILE));
     }
+    crate::memory::heap::admit(NEW_FD_HEAP)?;
     let description = scheme::open(&path, flags, creds, pid)?;
     let fd = table.lock().insert(description, flags & O_CLOEXEC != 0);
     fd
@@ -83,6 +89,7 @@ pub fn dup(fd: usize, buf: usize, len: usize) -> Result<usize> {
     if !table.lock().has_room() {
         return Err(Error::new(EMFILE));
     }
+    crate::memory::heap::admit(NEW_FD_HEAP)?;
     let new = related(&d, buf, len)?;
     let fd = table.lock().insert(new, false);
     fd
@@ -113,6 +120,7 @@ pub fn dup2(fd: usize, newfd: usize, buf: usize, len: usize) -> Result<usize> {
     if newfd >= crate::scheme::MAX_FILES {
         return Err(Error::new(EBADF));
     }
+    crate::memory::heap::admit(NEW_FD_HEAP)?;
     let new = related(&d, buf, len)?;
     let old = files().lock().insert_at(newfd, new, false)?;
     drop(old);
@@ -124,6 +132,7 @@ pub fn fcntl(fd: usize, cmd: usize, arg: usize) -> Result<usize> {
     let d = table.lock().get(fd)?;
     match cmd {
         F_DUPFD => {
+            crate::memory::heap::admit(NEW_FD_HEAP)?;
             let mut t = table.lock();
             for candidate in arg..crate::scheme::MAX_FILES {
                 if t.get(candidate).is_err() {
@@ -177,12 +186,24 @@ pub fn pipe2(fds: usize, flags: usize) -> Result<usize> {
         return Err(Error::new(EINVAL));
     }
     check_writable(fds, 16)?;
-    let (read_end, write_end) = scheme::pipe::new_pipe();
+    crate::memory::heap::admit(NEW_FD_HEAP)?;
+    let (uid, table) = {
+        let ctx = context::current();
+        let c = ctx.lock();
+        (c.creds.uid, c.files.clone())
+    };
+    {
+        // Both ends or neither: check for two free slots first.
+        let t = table.lock();
+        if t.free_slots() < 2 {
+            return Err(Error::new(EMFILE));
+        }
+    }
+    let (read_end, write_end) = scheme::pipe::new_pipe(uid);
     let nonblock = flags & O_NONBLOCK;
     let r = Description::new(read_end, O_RDONLY | nonblock);
     let w = Description::new(write_end, O_WRONLY | nonblock);
     let cloexec = flags & O_CLOEXEC != 0;
-    let table = files();
     let mut t = table.lock();
     let rfd = t.insert(r, cloexec)?;
     let wfd = match t.insert(w, cloexec) {

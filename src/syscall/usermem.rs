@@ -16,8 +16,17 @@ use crate::memory::paging::USER_END;
 /// up the heap.
 pub const MAX_TRANSFER: usize = 64 * 1024;
 
-/// A zeroed kernel buffer, or `ENOMEM` (never a panic).
+const SMALL_BUFFER: usize = 256;
+
+/// A zeroed kernel buffer, or `ENOMEM` (never a panic) when the heap has
+/// no room for it above its reserve. Buffers of at most `SMALL_BUFFER`
+/// bytes (a ptrace operation, a signal action, a time) skip the check, so
+/// detaching and the like work with the heap full: one per context at a
+/// time is a few pages in all, well inside the reserve.
 pub fn buffer(len: usize) -> Result<Vec<u8>> {
+    if len > SMALL_BUFFER {
+        crate::memory::heap::admit(len)?;
+    }
     let mut buf = Vec::new();
     buf.try_reserve_exact(len).map_err(|_| Error::new(ENOMEM))?;
     buf.resize(len, 0);
