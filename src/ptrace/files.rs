@@ -153,6 +153,14 @@ fn attach(
     kill_on_close: bool,
 ) -> Result<Arc<dyn Handle>> {
     let pid = grant.pid;
+    // Never attach with credentials checked before a change (checked
+    // before anything changes, a held clone child's claim included).
+    if grant
+        .epoch
+        .is_some_and(|epoch| epoch != target.lock().creds_epoch)
+    {
+        return Err(err(EPERM));
+    }
     if let Some(owner) = session_holding_child(pid) {
         // A clone child held for a tracer is that tracer's to claim.
         if owner.tracer != tracer {
@@ -162,10 +170,6 @@ fn attach(
     }
     let rip = {
         let mut c = target.lock();
-        // Never attach with credentials checked before a change.
-        if grant.epoch.is_some_and(|epoch| epoch != c.creds_epoch) {
-            return Err(err(EPERM));
-        }
         c.held = true;
         c.tracer = tracer;
         // SAFETY: the target is not running (one CPU, the caller is

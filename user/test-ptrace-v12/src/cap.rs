@@ -8,8 +8,8 @@ use alloc::string::String;
 use rt::ensure;
 use rt::process::sleep_ms;
 use rt::test::Ctx;
-use syscall::flag::{O_RDONLY, SIGTRAP};
-use tracer::{Tracer, PTRACE_CONT, PTRACE_STOP_BREAKPOINT};
+use syscall::flag::{O_RDONLY, SIGCHLD, SIGTRAP};
+use tracer::{Tracer, PTRACE_CONT, PTRACE_STOP_BREAKPOINT, PTRACE_STOP_SIGNAL};
 
 use crate::harness::*;
 
@@ -124,4 +124,75 @@ pub fn int3_flood_stays_under_cap() -> Check {
         "only {queued} events queued: the flood did not happen"
     );
     expect_memory_back(before, "an int3 flood")
+}
+
+/// Every queued event, taken with one `read` (a snapshot: reading in
+/// pieces would let the tracee queue more in between).
+fn read_snapshot(fd: usize) -> Result<alloc::vec::Vec<tracer::PtraceEvent>, String> {
+    let mut buf = alloc::vec![0u8; tracer::PtraceEvent::SIZE * (MAX_UNREAD_EVENTS + 2)];
+    let n = syscall::read(fd, &mut buf).ctx("read trace")?;
+    ensure!(
+        n % tracer::PtraceEvent::SIZE == 0,
+        "read {n} bytes, not whole records"
+    );
+    buf[..n]
+        .chunks_exact(tracer::PtraceEvent::SIZE)
+        .map(|c| tracer::PtraceEvent::from_bytes(c).ok_or(String::from("bad event record")))
+        .collect()
+}
+
+/// A tracee sends itself `SIGCHLD` (default action: ignore) in a loop after
+/// one `PTRACE_CONT`; each delivery queues a signal event. With the cap
+/// reached it waits (`state=blocked`), holding exactly the cap; a read
+/// makes room and it goes on. Returns the count read at the first wait.
+fn signal_flood() -> Result<usize, String> {
+    let gate = Gate::new()?;
+    let gate_rd = gate.rd;
+    let mut kid = Kid::spawn(move || {
+        let mut b = [0u8; 1];
+        let _ = rt::io::read(gate_rd, &mut b);
+        let me = syscall::getpid().unwrap_or(0);
+        loop {
+            let _ = syscall::kill(me, SIGCHLD);
+        }
+    })?;
+    let t = Tracer::attach(kid.pid).ctx("attach")?;
+    gate.open()?;
+    let n = op(t.fd(), PTRACE_CONT).ctx("PTRACE_CONT")?;
+    ensure!(n == 0, "PTRACE_CONT returned {n}, expected 0 (an event)");
+    // The tracee never blocks but at the cap.
+    wait_for_state(kid.pid, "blocked", 20_000)?;
+    let first = read_snapshot(t.fd())?;
+    ensure!(
+        first
+            .iter()
+            .all(|e| e.cause == PTRACE_STOP_SIGNAL && e.a == SIGCHLD),
+        "an event other than SIGCHLD among {} events",
+        first.len()
+    );
+    // Room again: it runs on and fills the queue once more.
+    wait_for_state(kid.pid, "blocked", 20_000).map_err(|e| format!("after a read: {e}"))?;
+    let second = read_snapshot(t.fd())?;
+    ensure!(
+        second.len() == MAX_UNREAD_EVENTS,
+        "{} events queued after a read, expected the cap {MAX_UNREAD_EVENTS}",
+        second.len()
+    );
+    drop(t);
+    kid.kill();
+    Ok(first.len())
+}
+
+/// Signal events count against the cap too: a tracer that does not read
+/// finds exactly the cap queued and the tracee waiting; memory goes back
+/// to its baseline once the session ends.
+pub fn signal_flood_waits_at_cap() -> Check {
+    signal_flood().map_err(|e| format!("warm-up: {e}"))?;
+    let before = memory()?;
+    let queued = signal_flood()?;
+    ensure!(
+        queued == MAX_UNREAD_EVENTS,
+        "{queued} events queued when the tracee waited, expected the cap {MAX_UNREAD_EVENTS}"
+    );
+    expect_memory_back(before, "a signal flood")
 }

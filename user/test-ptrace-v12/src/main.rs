@@ -100,6 +100,11 @@ const TESTS: &[Entry] = &[
         cap::int3_flood_stays_under_cap,
         120_000,
     ),
+    (
+        "signal_flood_waits_at_cap",
+        cap::signal_flood_waits_at_cap,
+        120_000,
+    ),
 ];
 
 /// `--park READY_FD GATE_FD` and `--exit CODE`; `None` for a test run.
