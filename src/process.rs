@@ -300,6 +300,9 @@ pub fn fexec(
         }
         c.name = name;
         c.signals.saved.clear();
+        // A new program: the process may be traced by its same-id
+        // ancestors again (ptrace contract v1.2).
+        c.creds_changed = false;
         let old_space = c.space.replace(Arc::new(Mutex::new(image.space)));
         if let Some(space) = &c.space {
             space.lock().activate();
@@ -339,7 +342,9 @@ pub fn exit_current(status: usize) -> ! {
             c.ppid,
         )
     };
-    crate::ptrace::on_tracer_exit(pid, &files);
+    // Sessions this process opened end now, even if copies of their
+    // handles live on in other tables.
+    crate::ptrace::on_tracer_exit(pid);
     drop(files);
     drop(space);
     drop(actions);

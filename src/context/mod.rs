@@ -93,6 +93,13 @@ pub struct Context {
     /// Program path (argv\[0\] of the last `fexec`).
     pub name: String,
     pub creds: Creds,
+    /// The process changed its uids or gids since its last `fexec` (ptrace
+    /// contract v1.2: then only root may open its `proc:` files). Cleared
+    /// by a successful `fexec`; clone children start without it.
+    pub creds_changed: bool,
+    /// Bumped at every change of the uids or gids: a `proc:` handle a
+    /// non-root caller opened stops working once this moves.
+    pub creds_epoch: u64,
     pub state: State,
     /// Frozen by ptrace (attach stop or a ptrace stop): never scheduled.
     pub held: bool,
@@ -200,6 +207,8 @@ impl Context {
             ppid,
             name,
             creds,
+            creds_changed: false,
+            creds_epoch: 0,
             state: State::Runnable,
             held: false,
             job_stopped: None,

@@ -1,7 +1,11 @@
 //! The `proc:<pid>/` files a tracer uses: `trace` (the session: one-byte
 //! operations in, events out), `regs/int`, `regs/float`, `regs/env`, `mem`
-//! and `stop`. Opening checks the contract's rule (effective uid 0, or same
-//! effective uid and an ancestor) in the contract's order.
+//! and `stop`. Opening checks the contract's rule (v1.2: effective uid 0,
+//! or effective ids equal to the target's real and effective ids, a target
+//! that has not changed its ids since its last `fexec`, and an ancestor) in
+//! the contract's order. Each handle a non-root caller opened remembers the
+//! target's credential epoch and fails `EPERM` once the target changes its
+//! ids; writes the tracee makes to its own session fail `EPERM`.
 
 use alloc::string::String;
 use alloc::sync::Arc;
@@ -32,6 +36,43 @@ fn live_context(pid: Pid) -> Option<ContextRef> {
     context::get(pid).filter(|c| !matches!(c.lock().state, State::Exited(_)))
 }
 
+/// What a handle remembers of its open: the target and, when a non-root
+/// caller opened it, the target's credential epoch then (contract v1.2:
+/// the target's next change of its ids revokes the handle).
+#[derive(Copy, Clone, Debug)]
+struct Grant {
+    pid: Pid,
+    epoch: Option<u64>,
+}
+
+impl Grant {
+    /// `EPERM` once the target has changed its ids since a non-root open.
+    /// A target that is gone passes: the operation reports `ESRCH` itself.
+    fn check(&self) -> Result<()> {
+        let Some(epoch) = self.epoch else {
+            return Ok(());
+        };
+        match context::get(self.pid) {
+            Some(c) if c.lock().creds_epoch != epoch => Err(err(EPERM)),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Whether `pid` has a live trace session.
+fn traced(pid: Pid) -> bool {
+    session_of(pid).is_some_and(|t| !t.session.lock().is_detached())
+}
+
+/// `EPERM` for a write the tracee makes to its own session's files (a
+/// tracee never drives its own session, contract v1.2 section 2).
+fn refuse_tracee_itself(pid: Pid) -> Result<()> {
+    if context::current_pid() == pid && traced(pid) {
+        return Err(err(EPERM));
+    }
+    Ok(())
+}
+
 /// Opens `proc:<pid>/<file>` for `caller` with open `flags`.
 pub fn open_proc_file(
     pid: Pid,
@@ -40,8 +81,15 @@ pub fn open_proc_file(
     caller: Caller,
 ) -> Result<Arc<dyn Handle>> {
     let target = live_context(pid);
-    let target_euid = target.as_ref().map(|c| c.lock().creds.euid).unwrap_or(0);
-    let already_traced = session_of(pid).is_some_and(|t| !t.session.lock().is_detached());
+    // One snapshot: the ids checked and the epoch the handle keeps.
+    let (target_creds, creds_changed, epoch) = target
+        .as_ref()
+        .map(|c| {
+            let c = c.lock();
+            (c.creds, c.creds_changed, c.creds_epoch)
+        })
+        .unwrap_or_default();
+    let already_traced = traced(pid);
     let request = OpenRequest {
         file,
         caller_pid: caller.pid,
@@ -53,7 +101,13 @@ pub fn open_proc_file(
         },
         target_pid: pid,
         target_live: target.is_some(),
-        target_euid,
+        target: ptrace_core::perm::Creds {
+            uid: target_creds.uid,
+            euid: target_creds.euid,
+            gid: target_creds.gid,
+            egid: target_creds.egid,
+        },
+        target_creds_changed: creds_changed,
         caller_is_ancestor: target.is_some() && context::is_ancestor(caller.pid, pid),
         readable: flags & O_RDONLY != 0,
         writable: flags & O_WRONLY != 0,
@@ -61,13 +115,17 @@ pub fn open_proc_file(
     };
     check_open(&request).map_err(err)?;
     let target = target.ok_or(err(ESRCH))?;
+    let grant = Grant {
+        pid,
+        epoch: (caller.creds.euid != 0).then_some(epoch),
+    };
     Ok(match file {
-        ProcFile::Trace => attach(pid, target, caller.pid, flags & O_EXCL != 0)?,
+        ProcFile::Trace => attach(grant, target, caller.pid, flags & O_EXCL != 0)?,
         ProcFile::RegsInt | ProcFile::RegsFloat | ProcFile::RegsEnv => {
-            Arc::new(RegsFile { pid, file })
+            Arc::new(RegsFile { grant, file })
         }
-        ProcFile::Mem => Arc::new(MemFile { pid }),
-        ProcFile::Stop => Arc::new(StopFile { pid }),
+        ProcFile::Mem => Arc::new(MemFile { grant }),
+        ProcFile::Stop => Arc::new(StopFile { grant }),
         ProcFile::Status => Arc::new(crate::scheme::proc::StatusFile { pid }),
     })
 }
@@ -89,11 +147,20 @@ pub fn open_sibling(pid: Pid, buf: &[u8], flags: usize, caller: Caller) -> Resul
 /// Attaches: the tracee is frozen where it is (the attach stop) before
 /// `open` returns. A clone child held for this tracer is claimed.
 fn attach(
-    pid: Pid,
+    grant: Grant,
     target: ContextRef,
     tracer: Pid,
     kill_on_close: bool,
 ) -> Result<Arc<dyn Handle>> {
+    let pid = grant.pid;
+    // Never attach with credentials checked before a change (checked
+    // before anything changes, a held clone child's claim included).
+    if grant
+        .epoch
+        .is_some_and(|epoch| epoch != target.lock().creds_epoch)
+    {
+        return Err(err(EPERM));
+    }
     if let Some(owner) = session_holding_child(pid) {
         // A clone child held for a tracer is that tracer's to claim.
         if owner.tracer != tracer {
@@ -119,14 +186,29 @@ fn attach(
         tracer_queue: crate::context::wait::WaitCondition::new(),
         tracee_queue: crate::context::wait::WaitCondition::new(),
         kill_on_close,
+        revocable: grant.epoch.is_some(),
     });
     register(tracee.clone());
-    Ok(Arc::new(TraceFile { tracee }))
+    Ok(Arc::new(TraceFile { tracee, grant }))
 }
 
 /// `proc:<pid>/trace`.
 struct TraceFile {
     tracee: Arc<Tracee>,
+    grant: Grant,
+}
+
+impl TraceFile {
+    /// Every operation: `EPERM` once revoked by the tracee's change of
+    /// ids, `EBADF` once the session has ended while this copy lives on
+    /// (its opener exited).
+    fn usable(&self) -> Result<()> {
+        self.grant.check()?;
+        if self.tracee.session.lock().is_detached() {
+            return Err(err(EBADF));
+        }
+        Ok(())
+    }
 }
 
 /// Lets clone children run on, untraced.
@@ -141,6 +223,7 @@ pub(super) fn release_children(children: &[Pid]) {
 
 impl Handle for TraceFile {
     fn read(&self, buf: &mut [u8], _pos: &mut u64, _nonblock: bool) -> Result<usize> {
+        self.usable()?;
         let events = self
             .tracee
             .session
@@ -160,7 +243,11 @@ impl Handle for TraceFile {
     }
 
     fn write(&self, buf: &[u8], _pos: &mut u64, nonblock: bool) -> Result<usize> {
+        self.usable()?;
         let t = &self.tracee;
+        if context::current_pid() == t.pid {
+            return Err(err(EPERM));
+        }
         let outcome = t.session.lock().write_op(buf, nonblock).map_err(err)?;
         release_children(&outcome.release_children);
         if outcome.wake_tracee {
@@ -192,6 +279,7 @@ impl Handle for TraceFile {
     }
 
     fn dup(&self, buf: &[u8], flags: usize, caller: Caller) -> Result<Arc<dyn Handle>> {
+        self.usable()?;
         super::open_sibling(self.tracee.pid, buf, flags, caller)
     }
 
@@ -212,7 +300,7 @@ impl Drop for TraceFile {
     /// Closing detaches (or kills, with `O_EXCL`); a tracer that dies closes
     /// its handles the same way.
     fn drop(&mut self) {
-        self.tracee.end_session();
+        self.tracee.end_session(true);
     }
 }
 
@@ -223,7 +311,7 @@ fn held_by_ptrace(pid: Pid) -> bool {
 
 /// `regs/int`, `regs/float`, `regs/env`.
 struct RegsFile {
-    pid: Pid,
+    grant: Grant,
     file: ProcFile,
 }
 
@@ -286,8 +374,9 @@ impl RegsFile {
     /// The registers as bytes, read from the saved state of a context that
     /// is not running (or, for the caller itself, from the CPU).
     fn read_bytes(&self) -> Result<Vec<u8>> {
-        let ctx = live_context(self.pid).ok_or(err(ESRCH))?;
-        let is_current = self.pid == context::current_pid();
+        let pid = self.grant.pid;
+        let ctx = live_context(pid).ok_or(err(ESRCH))?;
+        let is_current = pid == context::current_pid();
         let c = ctx.lock();
         Ok(match self.file {
             ProcFile::RegsInt => {
@@ -325,8 +414,9 @@ impl RegsFile {
 
     fn write_bytes(&self, buf: &[u8]) -> Result<()> {
         regs::check_regs_write_len(buf.len(), self.size()).map_err(err)?;
-        let ctx = live_context(self.pid).ok_or(err(ESRCH))?;
-        if !held_by_ptrace(self.pid) {
+        let pid = self.grant.pid;
+        let ctx = live_context(pid).ok_or(err(ESRCH))?;
+        if !held_by_ptrace(pid) {
             return Err(err(EBUSY));
         }
         let mut c = ctx.lock();
@@ -358,6 +448,7 @@ impl RegsFile {
 
 impl Handle for RegsFile {
     fn read(&self, buf: &mut [u8], _pos: &mut u64, _nonblock: bool) -> Result<usize> {
+        self.grant.check()?;
         regs::check_regs_read_len(buf.len(), self.size()).map_err(err)?;
         let bytes = self.read_bytes()?;
         buf[..bytes.len()].copy_from_slice(&bytes);
@@ -365,12 +456,14 @@ impl Handle for RegsFile {
     }
 
     fn write(&self, buf: &[u8], _pos: &mut u64, _nonblock: bool) -> Result<usize> {
+        self.grant.check()?;
+        refuse_tracee_itself(self.grant.pid)?;
         self.write_bytes(buf)?;
         Ok(buf.len())
     }
 
     fn path(&self) -> String {
-        fpath(self.pid, self.file)
+        fpath(self.grant.pid, self.file)
     }
 
     fn stat(&self, stat: &mut Stat) -> Result<()> {
@@ -379,18 +472,20 @@ impl Handle for RegsFile {
     }
 
     fn dup(&self, buf: &[u8], flags: usize, caller: Caller) -> Result<Arc<dyn Handle>> {
-        super::open_sibling(self.pid, buf, flags, caller)
+        self.grant.check()?;
+        super::open_sibling(self.grant.pid, buf, flags, caller)
     }
 }
 
 /// `proc:<pid>/mem`: the file offset is the user address.
 struct MemFile {
-    pid: Pid,
+    grant: Grant,
 }
 
 impl MemFile {
     fn space(&self) -> Result<Arc<spin::Mutex<crate::memory::paging::AddressSpace>>> {
-        let ctx = live_context(self.pid).ok_or(err(ESRCH))?;
+        self.grant.check()?;
+        let ctx = live_context(self.grant.pid).ok_or(err(ESRCH))?;
         let space = ctx.lock().space.clone();
         space.ok_or(err(ESRCH))
     }
@@ -413,6 +508,7 @@ impl Handle for MemFile {
 
     fn write(&self, buf: &[u8], pos: &mut u64, _nonblock: bool) -> Result<usize> {
         let space = self.space()?;
+        refuse_tracee_itself(self.grant.pid)?;
         if buf.is_empty() {
             return Ok(0);
         }
@@ -426,12 +522,13 @@ impl Handle for MemFile {
     }
 
     fn seek(&self, pos: u64, offset: isize, whence: usize) -> Result<u64> {
-        live_context(self.pid).ok_or(err(ESRCH))?;
+        self.grant.check()?;
+        live_context(self.grant.pid).ok_or(err(ESRCH))?;
         regs::mem_seek(pos, offset as usize, whence).map_err(err)
     }
 
     fn path(&self) -> String {
-        fpath(self.pid, ProcFile::Mem)
+        fpath(self.grant.pid, ProcFile::Mem)
     }
 
     fn stat(&self, stat: &mut Stat) -> Result<()> {
@@ -440,22 +537,24 @@ impl Handle for MemFile {
     }
 
     fn dup(&self, buf: &[u8], flags: usize, caller: Caller) -> Result<Arc<dyn Handle>> {
-        super::open_sibling(self.pid, buf, flags, caller)
+        self.grant.check()?;
+        super::open_sibling(self.grant.pid, buf, flags, caller)
     }
 }
 
 /// `proc:<pid>/stop`: the `StopInfo` of the current stop.
 struct StopFile {
-    pid: Pid,
+    grant: Grant,
 }
 
 impl Handle for StopFile {
     fn read(&self, buf: &mut [u8], _pos: &mut u64, _nonblock: bool) -> Result<usize> {
+        self.grant.check()?;
         if buf.len() < StopInfo::SIZE {
             return Err(err(EINVAL));
         }
-        live_context(self.pid).ok_or(err(ESRCH))?;
-        let info = session_of(self.pid)
+        live_context(self.grant.pid).ok_or(err(ESRCH))?;
+        let info = session_of(self.grant.pid)
             .map(|t| t.session.lock().stop_info())
             .unwrap_or_default();
         buf[..StopInfo::SIZE].copy_from_slice(&info.to_bytes());
@@ -463,7 +562,7 @@ impl Handle for StopFile {
     }
 
     fn path(&self) -> String {
-        fpath(self.pid, ProcFile::Stop)
+        fpath(self.grant.pid, ProcFile::Stop)
     }
 
     fn stat(&self, stat: &mut Stat) -> Result<()> {
@@ -472,6 +571,7 @@ impl Handle for StopFile {
     }
 
     fn dup(&self, buf: &[u8], flags: usize, caller: Caller) -> Result<Arc<dyn Handle>> {
-        super::open_sibling(self.pid, buf, flags, caller)
+        self.grant.check()?;
+        super::open_sibling(self.grant.pid, buf, flags, caller)
     }
 }

@@ -20,7 +20,7 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 
 use abi::StopInfo;
 use ptrace_core::op::StopKind;
-use ptrace_core::session::{Session, StopDecision};
+use ptrace_core::session::{CloneDecision, Session, StopDecision};
 use spin::Mutex;
 use syscall::flag::SIGKILL;
 
@@ -47,6 +47,9 @@ pub struct Tracee {
     pub tracee_queue: WaitCondition,
     /// Opened with `O_EXCL`: closing the handle kills the tracee.
     pub kill_on_close: bool,
+    /// Opened by a non-root caller: the tracee's next change of its uids or
+    /// gids ends the session (as a close without `O_EXCL`).
+    pub revocable: bool,
 }
 
 /// Live sessions by tracee pid.
@@ -103,14 +106,15 @@ impl Tracee {
         sched::set_held(self.pid, false);
     }
 
-    /// Ends the session as closing the handle does: detach (releasing a
-    /// held tracee and held clone children), or with `O_EXCL` kill the
-    /// tracee first so it dies at its stop. A second call does nothing.
-    pub fn end_session(&self) {
+    /// Ends the session as closing its last handle does: detach (releasing
+    /// a held tracee and held clone children), and with `O_EXCL` (when
+    /// `honour_excl`) kill the tracee first so it dies at its stop. A second
+    /// call does nothing.
+    pub fn end_session(&self, honour_excl: bool) {
         if self.session.lock().is_detached() {
             return;
         }
-        if self.kill_on_close {
+        if honour_excl && self.kill_on_close {
             crate::context::signal::send(self.pid, SIGKILL);
         }
         let outcome = self.session.lock().detach();
@@ -124,11 +128,13 @@ impl Tracee {
     }
 }
 
-/// The tracer `pid` is exiting. Its handles normally close with its
-/// descriptor table, but a table shared with a thread it traces would keep
-/// them open in the tracee's own hands, holding it forever: such sessions
-/// end now.
-pub fn on_tracer_exit(pid: Pid, files: &Arc<Mutex<crate::scheme::FileTable>>) {
+/// Process `pid` is exiting: every session it opened ends now, as its
+/// last handle closing would (`O_EXCL` included), even if copies of the
+/// handle live on in other descriptor tables (one shared with
+/// `CLONE_FILES`, possibly the tracee's own, or a handle inherited across
+/// `clone` or `fexec`). Operations on such a copy then fail with `EBADF`
+/// (contract v1.2 section 2).
+pub fn on_tracer_exit(pid: Pid) {
     let sessions: alloc::vec::Vec<Arc<Tracee>> = SESSIONS
         .lock()
         .values()
@@ -136,11 +142,17 @@ pub fn on_tracer_exit(pid: Pid, files: &Arc<Mutex<crate::scheme::FileTable>>) {
         .cloned()
         .collect();
     for tracee in sessions {
-        let shares_table =
-            context::get(tracee.pid).is_some_and(|c| Arc::ptr_eq(&c.lock().files, files));
-        if shares_table {
-            tracee.end_session();
-        }
+        tracee.end_session(true);
+    }
+}
+
+/// Process `pid` changed its uids or gids: a session a non-root caller
+/// opened on it ends as a close without `O_EXCL` does (the tracee runs on
+/// untraced); that caller's other handles fail `EPERM` from now on (they
+/// compare the target's credential epoch at each operation).
+pub fn on_creds_changed(pid: Pid) {
+    if let Some(tracee) = session_of(pid).filter(|t| t.revocable) {
+        tracee.end_session(false);
     }
 }
 
@@ -174,12 +186,18 @@ fn wait_at_stop(decide: impl Fn(&mut Session) -> StopDecision) -> Option<bool> {
                 drop(session);
                 if wake_tracer {
                     tracee.wake_tracer();
-                    throttle(&tracee);
                 }
                 return Some(false);
             }
             StopDecision::Hold { generation } => (generation, false),
             StopDecision::WaitThenRetry { generation } => (generation, true),
+            StopDecision::WaitForRoom => {
+                drop(session);
+                if !wait_for_room(&tracee) {
+                    return None;
+                }
+                continue;
+            }
         };
         if let Some(ctx) = context::get(pid) {
             ctx.lock().held = true;
@@ -209,20 +227,18 @@ fn wait_at_stop(decide: impl Fn(&mut Session) -> StopDecision) -> Option<bool> {
     }
 }
 
-/// Most unread events a tracee may pile up; past this it waits until its
-/// tracer reads (a tracer that never reads cannot make the kernel run out
-/// of memory).
-const MAX_UNREAD_EVENTS: usize = 1024;
-
-/// Waits while the tracer is `MAX_UNREAD_EVENTS` behind.
-fn throttle(tracee: &Tracee) {
+/// The current context (the tracee) would queue an event while its tracer
+/// has `MAX_UNREAD_EVENTS` unread: it waits until the tracer reads or the
+/// session ends. Returns false if `SIGKILL` ended the wait (nothing is
+/// queued then). Other signals wait too: they are delivered afterwards.
+fn wait_for_room(tracee: &Tracee) -> bool {
     loop {
         if sigkill_pending(tracee.pid) {
-            return;
+            return false;
         }
         let session = tracee.session.lock();
-        if session.unread_events() < MAX_UNREAD_EVENTS || session.is_detached() {
-            return;
+        if !session.must_wait_for_room() {
+            return true;
         }
         tracee.tracee_queue.wait(session);
     }
@@ -403,7 +419,17 @@ pub fn on_clone(parent: Pid, child: Pid, flags: usize) -> bool {
     let Some(tracee) = session_of(parent) else {
         return false;
     };
-    let held = tracee.session.lock().clone_created(child, flags);
+    let held = loop {
+        let decision = tracee.session.lock().clone_created(child, flags);
+        match decision {
+            CloneDecision::Held => break true,
+            CloneDecision::Untraced => break false,
+            // Killed while waiting: the child starts untraced, the parent
+            // dies on its way out.
+            CloneDecision::WaitForRoom if !wait_for_room(&tracee) => break false,
+            CloneDecision::WaitForRoom => {}
+        }
+    };
     if held {
         if let Some(ctx) = context::get(child) {
             ctx.lock().held = true;
@@ -411,7 +437,6 @@ pub fn on_clone(parent: Pid, child: Pid, flags: usize) -> bool {
         sched::start_context(child);
     }
     tracee.wake_tracer();
-    throttle(&tracee);
     held
 }
 

@@ -95,20 +95,38 @@ fn new_ids(
 }
 
 pub fn setreuid(ruid: usize, euid: usize) -> Result<usize> {
-    let ctx = context::current();
-    let mut c = ctx.lock();
-    let (uid, euid) = new_ids(c.creds.uid, c.creds.euid, ruid, euid, c.creds.euid == 0)?;
-    c.creds.uid = uid;
-    c.creds.euid = euid;
-    Ok(0)
+    change_creds(|creds| {
+        let (uid, euid) = new_ids(creds.uid, creds.euid, ruid, euid, creds.euid == 0)?;
+        Ok(Creds { uid, euid, ..creds })
+    })
 }
 
 pub fn setregid(rgid: usize, egid: usize) -> Result<usize> {
+    change_creds(|creds| {
+        let (gid, egid) = new_ids(creds.gid, creds.egid, rgid, egid, creds.euid == 0)?;
+        Ok(Creds { gid, egid, ..creds })
+    })
+}
+
+/// Applies a `setreuid`/`setregid`. A call that changes any id marks the
+/// process (only root may trace it until its next `fexec`) and revokes the
+/// `proc:` handles non-root callers hold on it (ptrace contract v1.2).
+fn change_creds(new: impl FnOnce(Creds) -> Result<Creds>) -> Result<usize> {
     let ctx = context::current();
-    let mut c = ctx.lock();
-    let (gid, egid) = new_ids(c.creds.gid, c.creds.egid, rgid, egid, c.creds.euid == 0)?;
-    c.creds.gid = gid;
-    c.creds.egid = egid;
+    let changed = {
+        let mut c = ctx.lock();
+        let creds = new(c.creds)?;
+        let changed = creds != c.creds;
+        if changed {
+            c.creds = creds;
+            c.creds_changed = true;
+            c.creds_epoch = c.creds_epoch.wrapping_add(1);
+        }
+        changed
+    };
+    if changed {
+        crate::ptrace::on_creds_changed(context::current_pid());
+    }
     Ok(0)
 }
 

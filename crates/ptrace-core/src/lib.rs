@@ -1,4 +1,4 @@
-//! Pure logic of the kernel's ptrace subsystem (tracing contract v1).
+//! Pure logic of the kernel's ptrace subsystem (tracing contract v1.2).
 //!
 //! Nothing here touches a CPU, a scheduler or a lock: the kernel keeps one
 //! [`session::Session`] per traced process inside a spin mutex, next to two

@@ -26,7 +26,11 @@ pub struct OpenRequest {
     pub target_pid: Pid,
     /// The target exists and has not exited.
     pub target_live: bool,
-    pub target_euid: u32,
+    /// The target's credentials.
+    pub target: Creds,
+    /// The target changed its uids or gids (`setreuid`, `setregid` with an
+    /// effect) since it last started a program with `fexec` (v1.2).
+    pub target_creds_changed: bool,
     /// The caller is the target's parent, grandparent or further ancestor.
     /// (A process is not its own ancestor; this is ignored when
     /// `caller_pid == target_pid`.)
@@ -43,9 +47,12 @@ pub struct OpenRequest {
 /// Checks an open after its path was parsed. The first failing check wins:
 ///
 /// 1. `ESRCH`: the target does not exist or has exited;
-/// 2. `EPERM`: not `status`, and neither is the caller's euid 0 nor (equal
-///    to the target's euid and the caller an ancestor); `trace` on oneself is
-///    always `EPERM`, even for root; a gid of 0 grants nothing;
+/// 2. `EPERM`: not `status`, and the caller's euid is not 0 and not all of
+///    (contract v1.2): the caller's euid equals the target's euid and real
+///    uid, its egid equals the target's egid and real gid, the target has
+///    not changed its ids since its last `fexec`, and the caller is an
+///    ancestor; `trace` on oneself is always `EPERM`, even for root; a gid
+///    of 0 grants nothing;
 /// 3. `EINVAL`: `trace` without both read and write access, or `stop` /
 ///    `status` (read-only files) with write access;
 /// 4. `EBUSY`: `trace` on a process that already has a tracer.
@@ -72,9 +79,20 @@ fn may_inspect(request: &OpenRequest) -> bool {
         return false;
     }
     let is_root = request.caller.euid == 0;
-    let same_user = request.caller.euid == request.target_euid;
     let is_ancestor = request.caller_is_ancestor && !on_self;
-    is_root || (same_user && is_ancestor)
+    is_root
+        || (same_ids(request.caller, request.target)
+            && !request.target_creds_changed
+            && is_ancestor)
+}
+
+/// The caller's effective ids equal both the target's effective and real
+/// ids (uids and gids alike). Only effective ids of the caller count.
+fn same_ids(caller: Creds, target: Creds) -> bool {
+    caller.euid == target.euid
+        && caller.euid == target.uid
+        && caller.egid == target.egid
+        && caller.egid == target.gid
 }
 
 /// `trace` needs read and write; read-only files refuse write access.
@@ -111,7 +129,8 @@ mod tests {
             caller: creds(USER, USER),
             target_pid: 11,
             target_live: true,
-            target_euid: USER,
+            target: creds(USER, USER),
+            target_creds_changed: false,
             caller_is_ancestor: true,
             readable: true,
             writable: !file.is_read_only(),
@@ -156,44 +175,142 @@ mod tests {
         }
     }
 
-    #[test]
-    fn different_euid_is_eperm_even_for_an_ancestor() {
-        let request = OpenRequest {
-            target_euid: OTHER_USER,
-            ..parent_opens(ProcFile::Mem)
-        };
-        assert_eq!(check_open(&request), Err(EPERM));
+    /// Every file but `status`, opened by the parent with `change` applied.
+    fn expect_eperm_everywhere(change: impl Fn(OpenRequest) -> OpenRequest) {
+        for file in ProcFile::ALL.into_iter().filter(|f| *f != ProcFile::Status) {
+            assert_eq!(
+                check_open(&change(parent_opens(file))),
+                Err(EPERM),
+                "{file:?}"
+            );
+            let status = change(parent_opens(ProcFile::Status));
+            assert_eq!(check_open(&status), Ok(()), "status stays open");
+        }
     }
 
     #[test]
-    fn real_uid_does_not_count_only_euid() {
-        let request = OpenRequest {
+    fn different_euid_is_eperm_even_for_an_ancestor() {
+        expect_eperm_everywhere(|r| OpenRequest {
+            target: creds(OTHER_USER, USER),
+            ..r
+        });
+    }
+
+    #[test]
+    fn target_real_uid_must_equal_callers_euid() {
+        expect_eperm_everywhere(|r| OpenRequest {
+            target: Creds {
+                uid: OTHER_USER,
+                ..creds(USER, USER)
+            },
+            ..r
+        });
+    }
+
+    #[test]
+    fn target_egid_must_equal_callers_egid() {
+        expect_eperm_everywhere(|r| OpenRequest {
+            target: Creds {
+                egid: OTHER_USER,
+                ..creds(USER, USER)
+            },
+            ..r
+        });
+    }
+
+    #[test]
+    fn target_real_gid_must_equal_callers_egid() {
+        expect_eperm_everywhere(|r| OpenRequest {
+            target: Creds {
+                gid: OTHER_USER,
+                ..creds(USER, USER)
+            },
+            ..r
+        });
+    }
+
+    #[test]
+    fn callers_real_ids_do_not_count_only_effective_ones() {
+        // A caller whose effective ids differ from the target's is refused
+        // even if its real ids match.
+        expect_eperm_everywhere(|r| OpenRequest {
             caller: Creds {
                 uid: USER,
                 euid: OTHER_USER,
                 gid: USER,
                 egid: USER,
             },
-            ..parent_opens(ProcFile::RegsInt)
+            ..r
+        });
+        // A caller whose effective ids match is allowed whatever its real
+        // ids are.
+        let request = OpenRequest {
+            caller: Creds {
+                uid: OTHER_USER,
+                euid: USER,
+                gid: OTHER_USER,
+                egid: USER,
+            },
+            ..parent_opens(ProcFile::Trace)
         };
-        assert_eq!(check_open(&request), Err(EPERM));
+        assert_eq!(check_open(&request), Ok(()));
+    }
+
+    #[test]
+    fn target_that_changed_ids_since_fexec_is_eperm() {
+        expect_eperm_everywhere(|r| OpenRequest {
+            target_creds_changed: true,
+            ..r
+        });
+    }
+
+    #[test]
+    fn root_may_open_a_target_that_changed_ids() {
+        let request = OpenRequest {
+            caller: creds(0, 0),
+            target_creds_changed: true,
+            ..parent_opens(ProcFile::Trace)
+        };
+        assert_eq!(check_open(&request), Ok(()));
     }
 
     #[test]
     fn gid_zero_grants_nothing() {
+        expect_eperm_everywhere(|r| OpenRequest {
+            caller: creds(USER, 0),
+            target: creds(OTHER_USER, OTHER_USER),
+            ..r
+        });
+        // gid 0 against a same-uid target of another gid.
+        expect_eperm_everywhere(|r| OpenRequest {
+            caller: creds(USER, 0),
+            target: creds(USER, USER),
+            ..r
+        });
+        // Nor against a root target, even as an ancestor.
+        expect_eperm_everywhere(|r| OpenRequest {
+            caller: creds(USER, 0),
+            target: creds(0, 0),
+            ..r
+        });
+    }
+
+    #[test]
+    fn equal_gid_zero_is_no_obstacle() {
+        // gid 0 on both sides compares equal like any other gid.
         let request = OpenRequest {
             caller: creds(USER, 0),
-            target_euid: OTHER_USER,
+            target: creds(USER, 0),
             ..parent_opens(ProcFile::Trace)
         };
-        assert_eq!(check_open(&request), Err(EPERM));
+        assert_eq!(check_open(&request), Ok(()));
     }
 
     #[test]
     fn root_may_open_any_other_process() {
         let request = OpenRequest {
             caller: creds(0, 0),
-            target_euid: OTHER_USER,
+            target: creds(OTHER_USER, OTHER_USER),
             caller_is_ancestor: false,
             ..parent_opens(ProcFile::Trace)
         };
@@ -221,7 +338,7 @@ mod tests {
         assert_eq!(check_open(&own_regs), Err(EPERM));
         let root_own_regs = OpenRequest {
             caller: creds(0, 0),
-            target_euid: 0,
+            target: creds(0, 0),
             ..own_regs
         };
         assert_eq!(check_open(&root_own_regs), Ok(()));

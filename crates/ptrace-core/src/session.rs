@@ -13,6 +13,13 @@
 //! - **Events** (clone, signal delivered, `int3`, exit) queue until the
 //!   tracer reads them. Unread events take precedence over "reached" when a
 //!   write reports back: it returns 0, and the next `PTRACE_WAIT` 1.
+//! - **The cap** (contract v1.2 section 6): at most [`MAX_UNREAD_EVENTS`]
+//!   events are queued. A tracee point that would queue one more (any kind
+//!   but the exit event) records nothing and answers
+//!   [`StopDecision::WaitForRoom`] / [`CloneDecision::WaitForRoom`]: the
+//!   tracee waits until the tracer reads, detaches or `SIGKILL` comes, then
+//!   tries again. The exit event is always queued: there is one per tracee,
+//!   so the queue holds at most `MAX_UNREAD_EVENTS + 1` records.
 //! - **Clone children** the tracee creates are held for the tracer. A child
 //!   is released by the first valid write after its event was read, by
 //!   detach, or claimed when the tracer opens the child's `trace`.
@@ -34,7 +41,10 @@
 //!   attach stop), sleep until resumed; set the trap flag if
 //!   [`Session::single_stepping`];
 //! - tracee events: [`Session::clone_created`], [`Session::exited`]; wake
-//!   the tracer queue after each;
+//!   the tracer queue after each; on a `WaitForRoom` answer (from these or
+//!   from the stop points), sleep on the tracee queue while
+//!   [`Session::must_wait_for_room`] (the tracer's read wakes it), then ask
+//!   again;
 //! - tracer write: [`Session::write_op`]; act on the [`WriteOutcome`], then
 //!   on [`WriteReply::MustWait`] sleep on the tracer queue, calling
 //!   [`Session::poll`] after each wake (a signal ends the wait with `EINTR`
@@ -54,6 +64,11 @@ use abi::{
 use crate::errno::{Errno, EBADF, EINVAL, ESRCH};
 use crate::op::{parse_op, Breakpoint, Op, StopKind};
 use crate::path::Pid;
+
+/// Most unread events a session queues (the exit event aside): past this a
+/// tracee waits until its tracer reads, so a tracer that never reads cannot
+/// make the kernel run out of memory.
+pub const MAX_UNREAD_EVENTS: usize = 1024;
 
 /// Why the tracee is held.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -80,6 +95,22 @@ pub enum StopDecision {
     /// `resumed(generation)` is `Some`, then call again for the same point,
     /// so that it is checked against the breakpoint the tracer set meanwhile.
     WaitThenRetry { generation: u64 },
+    /// The point would queue an event and [`MAX_UNREAD_EVENTS`] are unread:
+    /// nothing was recorded. Wait while [`Session::must_wait_for_room`],
+    /// then call again for the same point.
+    WaitForRoom,
+}
+
+/// What [`Session::clone_created`] decided.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum CloneDecision {
+    /// The clone event was queued and the child is held for the tracer.
+    Held,
+    /// Detached or exited: the child runs on, untraced.
+    Untraced,
+    /// [`MAX_UNREAD_EVENTS`] are unread: nothing was recorded. Wait while
+    /// [`Session::must_wait_for_room`], then call again.
+    WaitForRoom,
 }
 
 /// How a held tracee goes on, from [`Session::resumed`].
@@ -225,6 +256,13 @@ impl Session {
         self.events.len()
     }
 
+    /// Whether a tracee point that queues an event must wait: the session
+    /// is live and [`MAX_UNREAD_EVENTS`] are unread. Turns false when the
+    /// tracer reads, detaches, or the tracee exits.
+    pub fn must_wait_for_room(&self) -> bool {
+        self.is_active() && self.events.len() >= MAX_UNREAD_EVENTS
+    }
+
     /// Whether the tracee has exited ([`Session::exited`] was called).
     pub fn tracee_exited(&self) -> bool {
         self.tracee_exited
@@ -251,7 +289,8 @@ impl Session {
     /// - the breakpoint matches: the tracee is held there (reached), no event
     ///   is queued;
     /// - a signal the breakpoint does not match: a `PTRACE_STOP_SIGNAL` event
-    ///   (`a` = signal, `b` = handler) is queued and the signal is delivered;
+    ///   (`a` = signal, `b` = handler) is queued and the signal is delivered,
+    ///   or, with the queue full, [`StopDecision::WaitForRoom`];
     /// - otherwise nothing happens.
     ///
     /// Does nothing once detached or exited. While the tracee is already
@@ -272,6 +311,9 @@ impl Session {
             return self.hold_at(Hold::Reached(kind), kind.cause(), info);
         }
         if kind == StopKind::Signal {
+            if self.must_wait_for_room() {
+                return StopDecision::WaitForRoom;
+            }
             self.queue(PtraceEvent::new(
                 PTRACE_STOP_SIGNAL,
                 info.signal as usize,
@@ -287,13 +329,17 @@ impl Session {
     /// event is queued and the tracee is held until the next write. Once
     /// detached or exited this returns `Continue` and the kernel delivers
     /// `SIGTRAP` as for an untraced process. While already held:
-    /// [`StopDecision::WaitThenRetry`], nothing changed.
+    /// [`StopDecision::WaitThenRetry`], nothing changed. With the queue full:
+    /// [`StopDecision::WaitForRoom`], nothing changed.
     pub fn breakpoint_trap(&mut self, info: StopInfo) -> StopDecision {
         if !self.is_active() {
             return StopDecision::Continue { wake_tracer: false };
         }
         if self.hold.is_some() {
             return self.wait_then_retry();
+        }
+        if self.must_wait_for_room() {
+            return StopDecision::WaitForRoom;
         }
         self.queue(PtraceEvent::new(
             PTRACE_STOP_BREAKPOINT,
@@ -319,12 +365,17 @@ impl Session {
 
     /// The tracee created process or thread `child` with clone `flags`: a
     /// `PTRACE_EVENT_CLONE` event is queued and the child is held for the
-    /// tracer. Returns whether the child is held (the kernel then keeps it
-    /// from running until [`Session::child_is_held`] turns false); `false`
-    /// once detached or exited.
-    pub fn clone_created(&mut self, child: Pid, flags: usize) -> bool {
+    /// tracer: [`CloneDecision::Held`] (the kernel then keeps it from
+    /// running until [`Session::child_is_held`] turns false);
+    /// [`CloneDecision::Untraced`] once detached or exited;
+    /// [`CloneDecision::WaitForRoom`] (nothing recorded) while the queue is
+    /// full.
+    pub fn clone_created(&mut self, child: Pid, flags: usize) -> CloneDecision {
         if !self.is_active() {
-            return false;
+            return CloneDecision::Untraced;
+        }
+        if self.must_wait_for_room() {
+            return CloneDecision::WaitForRoom;
         }
         self.queue(PtraceEvent::new(PTRACE_EVENT_CLONE, child, flags));
         if !self.child_is_held(child) {
@@ -333,7 +384,7 @@ impl Session {
                 reported: false,
             });
         }
-        true
+        CloneDecision::Held
     }
 
     /// Whether clone child `child` is still held for the tracer.
@@ -345,7 +396,8 @@ impl Session {
     /// reports it): a `PTRACE_STOP_EXIT` event is queued; the hold and the
     /// breakpoint are cleared. Clone children stay held until the tracer
     /// claims them, writes successfully or closes. Only the first call
-    /// counts.
+    /// counts. The exit event is queued even when [`MAX_UNREAD_EVENTS`] are
+    /// unread: there is only one.
     pub fn exited(&mut self, wait_status: usize) {
         if !self.is_active() {
             return;

@@ -122,6 +122,26 @@ impl Kid {
         Ok(Kid { pid, reaped: false })
     }
 
+    /// Like [`Kid::spawn`], with `clone` flags (`CLONE_FILES` to share
+    /// this process's descriptor table); `CLONE_VM` is refused, since the
+    /// child runs on a copy of this stack.
+    pub fn spawn_flags(
+        flags: syscall::flag::CloneFlags,
+        f: impl FnOnce() -> i32,
+    ) -> Result<Kid, String> {
+        if flags.contains(syscall::flag::CloneFlags::CLONE_VM) {
+            return Err(String::from("Kid::spawn_flags: CLONE_VM is not supported"));
+        }
+        // SAFETY: without CLONE_VM the child gets its own copy of memory, so
+        // both sides may keep running on the same stack.
+        let pid = unsafe { syscall::clone(flags) }.ctx("clone")?;
+        if pid == 0 {
+            let code = f();
+            process::exit((code & 0xff) as usize);
+        }
+        Ok(Kid { pid, reaped: false })
+    }
+
     /// Waits up to `timeout_ms` for the child to end; returns its status.
     pub fn wait(&mut self, timeout_ms: u64) -> Result<usize, String> {
         match wait_timeout(self.pid, WaitFlags::empty(), timeout_ms).ctx("waitpid")? {
@@ -236,6 +256,24 @@ pub fn expect_held_by(pid: usize, tracer: usize) -> Check {
             "pid {pid}: expected state=held tracer={tracer}, got {:?}",
             line.trim_end()
         ))
+    }
+}
+
+/// Polls `status` every millisecond until `pid` is neither held nor
+/// traced (`tracer=0`).
+pub fn wait_untraced(pid: usize, timeout_ms: u64) -> Check {
+    let deadline = now_ms() + timeout_ms;
+    loop {
+        let (state, tracer) = state_of(pid)?;
+        if state != "held" && tracer == 0 {
+            return Ok(());
+        }
+        if now_ms() >= deadline {
+            return Err(format!(
+                "pid {pid} still state={state} tracer={tracer} after {timeout_ms} ms"
+            ));
+        }
+        let _ = sleep_ms(1);
     }
 }
 

@@ -11,6 +11,8 @@
 
 extern crate alloc;
 
+// Shared with test-ptrace-v12, which uses helpers this program does not.
+#[allow(dead_code)]
 mod harness;
 mod life;
 mod open;

@@ -657,7 +657,7 @@ fn nothing_is_reported_after_exit_and_exit_counts_once() {
         assert_eq!(session.stop_point(kind, info_for(kind)), CONTINUE_QUIETLY);
     }
     assert_eq!(session.breakpoint_trap(at(RIP)), CONTINUE_QUIETLY);
-    assert!(!session.clone_created(CHILD, 0));
+    assert_eq!(session.clone_created(CHILD, 0), CloneDecision::Untraced);
     assert_eq!(
         read_all(&mut session),
         [PtraceEvent::new(PTRACE_STOP_EXIT, 0, 0)]
@@ -669,7 +669,7 @@ fn nothing_is_reported_after_exit_and_exit_counts_once() {
 #[test]
 fn clone_queues_an_event_and_holds_the_child() {
     let mut session = running_after(PTRACE_CONT);
-    assert!(session.clone_created(CHILD, CLONE_VM));
+    assert_eq!(session.clone_created(CHILD, CLONE_VM), CloneDecision::Held);
     assert!(session.child_is_held(CHILD));
     assert!(!session.child_is_held(CHILD + 1));
     assert!(!session.is_held(), "the tracee runs on");
@@ -796,7 +796,7 @@ fn detach_while_running_wakes_nobody_and_stops_tracing() {
         assert_eq!(session.stop_point(kind, info_for(kind)), CONTINUE_QUIETLY);
     }
     assert_eq!(session.breakpoint_trap(at(RIP)), CONTINUE_QUIETLY);
-    assert!(!session.clone_created(CHILD, 0));
+    assert_eq!(session.clone_created(CHILD, 0), CloneDecision::Untraced);
     session.exited(0);
     assert_eq!(session.unread_events(), 0);
 }
@@ -998,4 +998,118 @@ fn an_int3_reached_while_held_at_attach_is_retried() {
         StopDecision::Hold { generation: 1 }
     ));
     assert_eq!(session.unread_events(), 1);
+}
+
+// ----- The event cap (v1.2 section 6) ------------------------------------------
+
+/// A running session with `MAX_UNREAD_EVENTS` unread signal events.
+fn full_session() -> Session {
+    let mut session = running_after(PTRACE_CONT);
+    for _ in 0..MAX_UNREAD_EVENTS {
+        assert_eq!(
+            session.stop_point(StopKind::Signal, signal_info()),
+            StopDecision::Continue { wake_tracer: true }
+        );
+    }
+    assert!(session.must_wait_for_room());
+    session
+}
+
+#[test]
+fn a_signal_event_waits_for_room_and_records_nothing() {
+    let mut session = full_session();
+    let before = session.clone();
+    assert_eq!(
+        session.stop_point(StopKind::Signal, signal_info()),
+        StopDecision::WaitForRoom
+    );
+    assert_eq!(session, before, "nothing recorded");
+    assert_eq!(session.unread_events(), MAX_UNREAD_EVENTS);
+}
+
+#[test]
+fn an_int3_waits_for_room_and_is_not_held() {
+    let mut session = full_session();
+    let before = session.clone();
+    assert_eq!(session.breakpoint_trap(at(RIP)), StopDecision::WaitForRoom);
+    assert_eq!(session, before);
+    assert!(!session.is_held());
+}
+
+#[test]
+fn a_clone_waits_for_room_and_holds_no_child() {
+    let mut session = full_session();
+    assert_eq!(session.clone_created(CHILD, 0), CloneDecision::WaitForRoom);
+    assert!(!session.child_is_held(CHILD));
+    assert_eq!(session.unread_events(), MAX_UNREAD_EVENTS);
+}
+
+#[test]
+fn a_reached_breakpoint_needs_no_room() {
+    // A stop that queues no event holds even with the queue full.
+    let mut session = full_session();
+    write(&mut session, PTRACE_SYSCALL);
+    assert!(matches!(
+        session.stop_point(StopKind::PreSyscall, syscall_info(39)),
+        StopDecision::Hold { .. }
+    ));
+    assert_eq!(session.unread_events(), MAX_UNREAD_EVENTS);
+}
+
+#[test]
+fn an_int3_flood_with_writes_and_no_reads_stays_under_the_cap() {
+    // The tracee loops on int3; the tracer writes PTRACE_CONT 20,000 times
+    // without reading.
+    let mut session = running_after(PTRACE_CONT);
+    let mut waited = 0;
+    for _ in 0..20_000 {
+        match session.breakpoint_trap(at(RIP)) {
+            StopDecision::Hold { .. } => {}
+            StopDecision::WaitForRoom => waited += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(session.unread_events() <= MAX_UNREAD_EVENTS);
+        let outcome = write(&mut session, PTRACE_CONT);
+        assert_eq!(outcome.reply, WriteReply::Ready(0));
+    }
+    assert_eq!(session.unread_events(), MAX_UNREAD_EVENTS);
+    assert_eq!(waited, 20_000 - MAX_UNREAD_EVENTS);
+}
+
+#[test]
+fn reading_makes_room() {
+    let mut session = full_session();
+    let events = session.read_events(PtraceEvent::SIZE).unwrap();
+    assert_eq!(events.len(), 1);
+    assert!(!session.must_wait_for_room());
+    assert_eq!(
+        session.stop_point(StopKind::Signal, signal_info()),
+        StopDecision::Continue { wake_tracer: true }
+    );
+    assert!(session.must_wait_for_room());
+}
+
+#[test]
+fn detach_and_exit_end_the_wait_for_room() {
+    let mut session = full_session();
+    session.detach();
+    assert!(!session.must_wait_for_room());
+    let mut session = full_session();
+    session.exited(9);
+    assert!(!session.must_wait_for_room());
+}
+
+#[test]
+fn the_exit_event_is_queued_past_the_cap() {
+    let mut session = full_session();
+    session.exited(9);
+    assert_eq!(session.unread_events(), MAX_UNREAD_EVENTS + 1);
+    let events = session
+        .read_events(PtraceEvent::SIZE * (MAX_UNREAD_EVENTS + 1))
+        .unwrap();
+    assert_eq!(events.len(), MAX_UNREAD_EVENTS + 1);
+    assert_eq!(
+        events.last(),
+        Some(&PtraceEvent::new(PTRACE_STOP_EXIT, 9, 0))
+    );
 }
