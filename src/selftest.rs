@@ -32,6 +32,7 @@ const TESTS: &[SelfTest] = &[
     ("heap", heap_test),
     ("timer", timer),
     ("exception", exception),
+    ("entry-traps", crate::arch::trap::selftest),
     ("kernel-pagefault", kernel_pagefault),
     ("panic", deliberate_panic),
     ("kernel-stack-overflow", kernel_stack_overflow),
@@ -39,7 +40,14 @@ const TESTS: &[SelfTest] = &[
 ];
 
 /// The tests `test=all` runs: every test that is meant to pass.
-const ALL: &[&str] = &["frames", "paging", "heap", "timer", "exception"];
+const ALL: &[&str] = &[
+    "frames",
+    "paging",
+    "heap",
+    "timer",
+    "exception",
+    "entry-traps",
+];
 
 /// Runs the named tests; true when all passed.
 pub fn run(names: &[String]) -> bool {
