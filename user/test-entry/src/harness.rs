@@ -51,7 +51,7 @@ pub fn start(body: impl FnOnce() -> i32) -> Result<Tracee, String> {
 impl Tracee {
     /// Continues to the next `int3` and returns the registers there
     /// (`rip` on the `int3` byte).
-    pub fn to_int3(&mut self) -> Result<IntRegisters, String> {
+    pub fn cont_to_int3(&mut self) -> Result<IntRegisters, String> {
         let (stopped, events) = self.t.resume_collect(PTRACE_CONT).ctx("PTRACE_CONT")?;
         match stopped {
             Stopped::Breakpoint(_) => self.t.regs().ctx("read regs/int"),

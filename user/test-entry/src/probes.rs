@@ -48,7 +48,7 @@ fn expect_sigsegv_death(signals: &[usize], status: usize) -> Result<(), String> 
 pub fn rip_last_user_page() -> Result<(), String> {
     for rip in [LAST_USER_PAGE, FIRST_NONCANONICAL - 1] {
         let mut tr = start(body_int3_then_push)?;
-        let mut regs = tr.to_int3()?;
+        let mut regs = tr.cont_to_int3()?;
         regs.rip = rip;
         tr.t.set_regs(&regs).ctx("write rip")?;
         expect_eq("rip read back", tr.t.regs().ctx("read regs")?.rip, rip)?;
@@ -62,7 +62,7 @@ pub fn rip_last_user_page() -> Result<(), String> {
 /// nothing: the tracee then runs on normally.
 pub fn rip_noncanonical() -> Result<(), String> {
     let mut tr = start(body_int3_then_push)?;
-    let regs = tr.to_int3()?;
+    let regs = tr.cont_to_int3()?;
     for rip in [FIRST_NONCANONICAL, 0xFFFF_8000_0000_0000, usize::MAX] {
         let mut bad = regs;
         bad.rip = rip;
@@ -80,7 +80,7 @@ pub fn rip_noncanonical() -> Result<(), String> {
 pub fn rsp_unmapped() -> Result<(), String> {
     for rsp in [0x1000, LAST_USER_PAGE + 0x800] {
         let mut tr = start(body_int3_then_push)?;
-        let mut regs = tr.to_int3()?;
+        let mut regs = tr.cont_to_int3()?;
         regs.rsp = rsp;
         tr.set_past_int3(&regs)?;
         let (signals, status) = tr.run_to_exit(PTRACE_CONT)?;
@@ -106,12 +106,12 @@ const ALL_BITS_RESULT: usize = RFLAGS_WRITABLE | IF | RFLAGS_FIXED;
 /// normally and sees exactly those (no TF, IOPL, NT, RF, VM, AC, ID).
 pub fn rflags_all_bits() -> Result<(), String> {
     let mut tr = start(body_read_flags)?;
-    let mut regs = tr.to_int3()?;
+    let mut regs = tr.cont_to_int3()?;
     regs.rflags = usize::MAX;
     tr.set_past_int3(&regs)?;
     let back = tr.t.regs().ctx("read regs back")?;
     expect_eq("rflags read back", back.rflags, ALL_BITS_RESULT)?;
-    let regs = tr.to_int3()?;
+    let regs = tr.cont_to_int3()?;
     expect_eq("rflags the tracee saw", regs.r13, ALL_BITS_RESULT)?;
     tr.set_past_int3(&regs)?;
     let (signals, status) = tr.run_to_exit(PTRACE_CONT)?;
@@ -123,7 +123,7 @@ pub fn rflags_all_bits() -> Result<(), String> {
 /// flags the tracee sees still carry no TF of the tracer's.
 pub fn rflags_all_bits_step() -> Result<(), String> {
     let mut tr = start(body_read_flags)?;
-    let mut regs = tr.to_int3()?;
+    let mut regs = tr.cont_to_int3()?;
     regs.rflags = usize::MAX;
     tr.set_past_int3(&regs)?;
     // pushfq, pop r13: two steps.
@@ -141,7 +141,7 @@ pub fn rflags_all_bits_step() -> Result<(), String> {
     }
     let r = tr.t.regs().ctx("read regs")?;
     expect_eq("rflags the tracee pushed", r.r13 & !TF, ALL_BITS_RESULT)?;
-    let regs = tr.to_int3()?;
+    let regs = tr.cont_to_int3()?;
     tr.set_past_int3(&regs)?;
     let (_, status) = tr.run_to_exit(PTRACE_CONT)?;
     expect_exit("tracee", status, 0)
@@ -162,7 +162,7 @@ pub fn mxcsr_reserved() -> Result<(), String> {
             1
         }
     })?;
-    let regs = tr.to_int3()?;
+    let regs = tr.cont_to_int3()?;
     let fr = tr.t.float_regs().ctx("read regs/float")?;
     expect_eq("mxcsr", fr.mxcsr, MXCSR_DEFAULT)?;
     for bad in [0xFFFF_FFFF, MXCSR_DEFAULT | 0x1_0000, 0x8000_0000] {
@@ -289,7 +289,7 @@ pub fn mov_ss_syscall_step() -> Result<(), String> {
         }
         0
     })?;
-    let regs = tr.to_int3()?;
+    let regs = tr.cont_to_int3()?;
     let (after_syscall, syscall_at) = (regs.r12, regs.r13);
     tr.set_past_int3(&regs)?;
     match tr
@@ -310,7 +310,7 @@ pub fn mov_ss_syscall_step() -> Result<(), String> {
     );
     expect_eq("getpid's result", r.rax, tr.pid)?;
     expect_eq("rflags (no TF shown)", r.rflags & TF, 0)?;
-    let regs = tr.to_int3()?;
+    let regs = tr.cont_to_int3()?;
     tr.set_past_int3(&regs)?;
     let (signals, status) = tr.run_to_exit(PTRACE_CONT)?;
     expect_eq("signal events", signals.len(), 0)?;
@@ -337,7 +337,7 @@ pub fn mov_ss_int3_step() -> Result<(), String> {
         }
         0
     })?;
-    let regs = tr.to_int3()?;
+    let regs = tr.cont_to_int3()?;
     let second = regs.r12;
     tr.set_past_int3(&regs)?;
     let (stopped, events) =
@@ -377,7 +377,7 @@ pub fn pop_ss_step() -> Result<(), String> {
             );
         }
     })?;
-    let regs = tr.to_int3()?;
+    let regs = tr.cont_to_int3()?;
     tr.set_past_int3(&regs)?;
     let (signals, status) = tr.run_to_exit(PTRACE_SINGLESTEP)?;
     expect_eq("signal events", signals, vec![SIGILL])?;
@@ -409,7 +409,7 @@ pub fn user_tf_traced() -> Result<(), String> {
         }
         0
     })?;
-    let regs = tr.to_int3()?;
+    let regs = tr.cont_to_int3()?;
     let after = regs.r12;
     let callee = [regs.rbx, regs.rbp, regs.r14, regs.r15];
     tr.set_past_int3(&regs)?;
@@ -481,7 +481,7 @@ pub fn wx_shared_page_refused() -> Result<(), String> {
 /// After all of the above a plain trace session still works end to end.
 pub fn fresh_session() -> Result<(), String> {
     let mut tr = start(body_int3_then_push)?;
-    let regs = tr.to_int3()?;
+    let regs = tr.cont_to_int3()?;
     tr.set_past_int3(&regs)?;
     let (signals, status) = tr.run_to_exit(PTRACE_CONT)?;
     expect_eq("signal events", signals.len(), 0)?;
