@@ -40,14 +40,7 @@ const TESTS: &[SelfTest] = &[
 ];
 
 /// The tests `test=all` runs: every test that is meant to pass.
-const ALL: &[&str] = &[
-    "frames",
-    "paging",
-    "heap",
-    "timer",
-    "exception",
-    "entry-traps",
-];
+const ALL: &[&str] = &["frames", "paging", "heap", "timer", "exception"];
 
 /// Runs the named tests; true when all passed.
 pub fn run(names: &[String]) -> bool {
