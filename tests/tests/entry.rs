@@ -1,7 +1,13 @@
 //! Entry paths no user state can subvert (issue 8): the IST handlers and
 //! their `gs` judgement (kernel self-test `entry-traps`), and the guest
 //! program `test-entry` (hostile register state on resume, `mov ss` /
-//! `pop ss` sequences with the trap flag, W^X images refused).
+//! `pop ss` sequences with the trap flag, W^X images refused), and real
+//! NMIs injected through the QEMU monitor while the guest works.
+
+use std::io::Write;
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::{Duration, Instant};
 
 use qemu_tests::Boot;
 
@@ -47,4 +53,64 @@ fn hostile_resume_state_mov_ss_and_wx() {
         "wx_shared_page_enoexec",
         "fresh_session_after_hostile_state",
     ]);
+}
+
+/// How many NMIs the host injects, one at a time.
+const NMIS: usize = 20;
+/// Catches hangs only.
+const HANG: Duration = Duration::from_secs(120);
+
+fn connect(path: &Path) -> UnixStream {
+    let deadline = Instant::now() + HANG;
+    loop {
+        match UnixStream::connect(path) {
+            Ok(s) => return s,
+            Err(e) if Instant::now() >= deadline => panic!("connect {}: {e}", path.display()),
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
+/// NMIs from the QEMU monitor while `test-entry nmi` runs user code,
+/// system calls and forks: each is taken on its IST stack, reported and
+/// ignored (one line each), and the guest, checking its own results all
+/// along, finishes normally when told to through the second serial port.
+#[test]
+fn injected_nmis_while_the_guest_works() {
+    let dir = std::env::temp_dir();
+    let tag = format!("entry-nmi-{}", std::process::id());
+    let monitor = dir.join(format!("{tag}.mon"));
+    let com2 = dir.join(format!("{tag}.com2"));
+    let _ = std::fs::remove_file(&monitor);
+    let _ = std::fs::remove_file(&com2);
+    let mut running = Boot::new("entry-nmi", "init=/bin/test-entry nmi")
+        .machine("q35")
+        .extra_qemu_args(&format!(
+            "-monitor unix:{},server=on,wait=off -serial unix:{},server=on,wait=off",
+            monitor.display(),
+            com2.display()
+        ))
+        .spawn();
+    running.wait_for("nmi-loop: ready", HANG);
+    let mut mon = connect(&monitor);
+    for n in 1..=NMIS {
+        mon.write_all(b"nmi\n").expect("write to the QEMU monitor");
+        let deadline = Instant::now() + HANG;
+        while running.serial().matches("NMI at rip").count() < n {
+            assert!(Instant::now() < deadline, "NMI {n} was not reported");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let mut port = connect(&com2);
+    port.write_all(b"q").expect("write to COM2");
+    let out = running.wait();
+    let _ = std::fs::remove_file(&monitor);
+    let _ = std::fs::remove_file(&com2);
+    out.expect_success()
+        .expect_line("nmi-loop: done")
+        .expect_absent("KERNEL");
+    let reported = out.serial.matches("NMI at rip").count();
+    if reported != NMIS {
+        out.fail(&format!("{reported} NMIs reported, {NMIS} injected"));
+    }
 }

@@ -3,19 +3,24 @@
 //! `mov ss` / `pop ss` followed by `syscall` or `int3` with the trap
 //! flag set, untraced and under a single-stepping tracer; W^X (an image with
 //! a writable and executable segment is refused with `ENOEXEC`).
+//! `test-entry nmi` is the guest half of the host's NMI test (`nmi.rs`).
 #![no_std]
 #![no_main]
 
 extern crate alloc;
 
 mod harness;
+mod nmi;
 mod probes;
 
 use rt::Tests;
 
 rt::entry!(main);
 
-fn main(_args: &[&str]) -> i32 {
+fn main(args: &[&str]) -> i32 {
+    if args.get(1) == Some(&"nmi") {
+        return nmi::run();
+    }
     let mut t = Tests::new();
     t.run(
         "resume_rip_last_user_page_sigsegv",
