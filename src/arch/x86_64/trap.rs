@@ -169,8 +169,8 @@ fn exception(frame: &mut TrapFrame) {
 
 /// Self-test `entry-traps`: a debug exception and an NMI taken in kernel
 /// mode in the state the first instruction of the `syscall` entry has
-/// (user `gs`, a user `rsp` that maps nothing), and a kernel-mode
-/// single-step trap. Each must come back with the counts and DR6 status
+/// (user `gs`, a user `rsp` that maps nothing), a real watchpoint on a
+/// `mov ss` operand in that state, and a kernel-mode single-step trap. Each must come back with the counts and DR6 status
 /// expected and the kernel's `gs` intact. Without the IST stacks the CPU
 /// would push on the bad `rsp` (double fault); without the `IA32_GS_BASE`
 /// check the handler would return with `gs` swapped the wrong way.
@@ -256,6 +256,7 @@ pub fn selftest() -> Result<(), alloc::string::String> {
             ensure(now.last_rip == after_int, "#DB rip")?;
             ensure(now.last_dr6 == 0, "int 1 left DR6 status")?;
         }
+        watchpoint_on_mov_ss(bad_rsp, &ensure)?;
         // A real single-step trap in kernel mode: the handler clears TF.
         let before = entry_traps();
         let flags: u64;
@@ -283,6 +284,62 @@ pub fn selftest() -> Result<(), alloc::string::String> {
         ensure(flags & TRAP_FLAG == 0, "TF left set")?;
         ensure(GsBase::read().as_u64() == kernel_gs, "gs base changed")
     })
+}
+
+/// The CVE-2018-8897 shape with a real data breakpoint: DR0 watches the
+/// operand of a `mov ss`, which delays the #DB past the next instruction;
+/// it arrives with the user's `gs` swapped in and an unmapped `rsp`. The
+/// handler must see B0 in DR6, recognise the `gs`, and come back.
+fn watchpoint_on_mov_ss(
+    bad_rsp: u64,
+    ensure: &impl Fn(bool, &str) -> Result<(), alloc::string::String>,
+) -> Result<(), alloc::string::String> {
+    static SELECTOR: AtomicU64 = AtomicU64::new(super::gdt::KERNEL_SS as u64);
+    let before = entry_traps();
+    // DR7: L0, R/W0 = 11 (reads and writes), LEN0 = 01 (2 bytes).
+    let dr7: u64 = 1 | (0b11 << 16) | (0b01 << 18);
+    let (after_mov, after_next): (u64, u64);
+    // SAFETY: interrupts are off (the caller); DR0/DR7 arm one watchpoint
+    // on a static of ours and are disarmed before the stack is used again;
+    // `mov ss` reloads the selector SS already holds; the two `swapgs`
+    // pair up and the stack pointer is restored from a register.
+    unsafe {
+        core::arch::asm!(
+            "mov dr0, {addr}",
+            "mov dr7, {dr7}",
+            "mov {saved}, rsp",
+            "mov rsp, {bad}",
+            "swapgs",
+            "mov ss, word ptr [{addr}]",
+            "2: nop",
+            "3: swapgs",
+            "mov rsp, {saved}",
+            "xor {dr7:e}, {dr7:e}",
+            "mov dr7, {dr7}",
+            "lea {a}, [rip + 2b]",
+            "lea {b}, [rip + 3b]",
+            addr = in(reg) SELECTOR.as_ptr(),
+            dr7 = inout(reg) dr7 => _,
+            saved = out(reg) _,
+            bad = in(reg) bad_rsp,
+            a = out(reg) after_mov,
+            b = out(reg) after_next,
+        );
+    }
+    let now = entry_traps();
+    ensure(
+        now.kernel_debug == before.kernel_debug + 1,
+        "watchpoint #DB not counted",
+    )?;
+    ensure(
+        now.kernel_debug_user_gs == before.kernel_debug_user_gs + 1,
+        "user gs not recognised at the watchpoint",
+    )?;
+    ensure(now.last_dr6 & 1 != 0, "DR6.B0 not seen")?;
+    ensure(
+        now.last_rip == after_mov || now.last_rip == after_next,
+        "watchpoint #DB rip",
+    )
 }
 
 /// Reports an exception the kernel cannot recover from and ends the run.
