@@ -51,6 +51,9 @@ fn hostile_resume_state_mov_ss_and_wx() {
         "user_tf_traced_signal_stops",
         "wx_segment_enoexec",
         "wx_shared_page_enoexec",
+        "stack_not_executable_sigsegv",
+        "data_not_executable_sigsegv",
+        "text_not_writable_sigsegv",
         "fresh_session_after_hostile_state",
     ]);
 }

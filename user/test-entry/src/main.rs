@@ -49,6 +49,9 @@ fn main(args: &[&str]) -> i32 {
     t.run("user_tf_traced_signal_stops", probes::user_tf_traced);
     t.run("wx_segment_enoexec", probes::wx_image_refused);
     t.run("wx_shared_page_enoexec", probes::wx_shared_page_refused);
+    t.run("stack_not_executable_sigsegv", probes::stack_not_executable);
+    t.run("data_not_executable_sigsegv", probes::data_not_executable);
+    t.run("text_not_writable_sigsegv", probes::text_not_writable);
     t.run("fresh_session_after_hostile_state", probes::fresh_session);
     t.finish()
 }

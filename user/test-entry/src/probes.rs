@@ -478,6 +478,60 @@ pub fn wx_shared_page_refused() -> Result<(), String> {
     )
 }
 
+/// Code placed on the stack does not run: the stack is no-execute, so the
+/// call faults (SIGSEGV) instead of returning.
+pub fn stack_not_executable() -> Result<(), String> {
+    let status = run_child(|| {
+        let code = [0xC3u8; 16]; // ret
+        let f: extern "C" fn() = {
+            // SAFETY: only the address is taken; calling it is the test.
+            unsafe {
+                core::mem::transmute::<usize, extern "C" fn()>(core::hint::black_box(
+                    code.as_ptr() as usize
+                ))
+            }
+        };
+        f();
+        core::hint::black_box(&code);
+        0
+    })?;
+    expect_killed("child that called into its stack", status, SIGSEGV)
+}
+
+/// `ret`s in writable data (atomics: interior mutability keeps them out of
+/// the read-only sections).
+#[used]
+pub static DATA_CODE: [core::sync::atomic::AtomicU8; 16] =
+    [const { core::sync::atomic::AtomicU8::new(0xC3) }; 16];
+
+/// Code placed in writable data (`.data`) does not run either.
+pub fn data_not_executable() -> Result<(), String> {
+    let status = run_child(|| {
+        let f: extern "C" fn() = {
+            // SAFETY: only the address is taken; calling it is the test.
+            unsafe {
+                core::mem::transmute::<*const u8, extern "C" fn()>(
+                    core::ptr::addr_of!(DATA_CODE) as *const u8
+                )
+            }
+        };
+        f();
+        0
+    })?;
+    expect_killed("child that called into .data", status, SIGSEGV)
+}
+
+/// The program's own code cannot be written (the text is read-only).
+pub fn text_not_writable() -> Result<(), String> {
+    let status = run_child(|| {
+        let target = text_not_writable as *const () as *mut u8;
+        // SAFETY: faults: that is the test.
+        unsafe { core::ptr::write_volatile(target, 0xCC) };
+        0
+    })?;
+    expect_killed("child that wrote its text", status, SIGSEGV)
+}
+
 /// After all of the above a plain trace session still works end to end.
 pub fn fresh_session() -> Result<(), String> {
     let mut tr = start(body_int3_then_push)?;
