@@ -64,13 +64,13 @@ fn name(rng: &mut Rng) -> Vec<u8> {
 /// A pid for a `proc:` path: ours, the tracee's, the sacrificial
 /// child's, edges, or anything.
 fn pid_text(rng: &mut Rng, known: &[usize]) -> String {
-    match rng.below(10) {
-        0..=3 => format!("{}", rng.pick(known)),
-        4 => String::from("0"),
-        5 => format!("{}", u64::MAX - rng.below(3)),
-        6 => String::from("99999999999999999999999999"),
-        7 => format!("-{}", rng.below(5)),
-        8 => format!("{}", rng.below(100_000)),
+    match rng.below(11) {
+        0..=4 => format!("{}", rng.pick(known)),
+        5 => String::from("0"),
+        6 => format!("{}", u64::MAX - rng.below(3)),
+        7 => String::from("99999999999999999999999999"),
+        8 => format!("-{}", rng.below(5)),
+        9 => format!("{}", rng.below(2_000)),
         _ => format!("{}", rng.next()),
     }
 }
@@ -78,7 +78,7 @@ fn pid_text(rng: &mut Rng, known: &[usize]) -> String {
 /// A path under `proc:`, often malformed.
 pub fn path(rng: &mut Rng, known: &[usize]) -> Vec<u8> {
     let pid = pid_text(rng, known);
-    let mut p: Vec<u8> = match rng.below(14) {
+    let mut p: Vec<u8> = match rng.below(20) {
         0 => format!("proc:{pid}/").into_bytes(),
         1 => format!("proc:{pid}").into_bytes(),
         2 => b"proc:".to_vec(),
@@ -212,6 +212,10 @@ impl Pool {
             }
             _ => syscall::fcntl(fd, F_GETFL, 0),
         }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.fds.is_empty()
     }
 
     /// Closes every pool handle.

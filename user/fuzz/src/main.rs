@@ -26,7 +26,7 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use syscall::error::{Error, EAGAIN};
+use syscall::error::{Error, EAGAIN, EBUSY, ESRCH};
 use syscall::flag::{wexitstatus, wifexited, wifsignaled, wtermsig, SIGKILL};
 
 use procs::Memory;
@@ -165,6 +165,10 @@ impl Fuzzer {
                         self.sys.pid = Some(pid);
                         self.sys.born = op;
                         self.sys.spawned += 1;
+                        // Let it run first: until it has closed its
+                        // copies of the fuzzer's handles, a session it
+                        // holds a copy of outlives the fuzzer's close.
+                        let _ = syscall::sched_yield();
                     }
                     Err(e) => {
                         self.sys.refused += 1;
@@ -222,7 +226,11 @@ impl Fuzzer {
         }
         let rng = &mut self.rng;
         let big = &mut self.big[..];
-        let roll = rng.below(100);
+        let mut roll = rng.below(100);
+        if self.pool.is_empty() && (71..=82).contains(&roll) {
+            // Nothing to close or use yet: collect a handle instead.
+            roll = if rng.one_in(2) { 65 } else { 83 };
+        }
         let (kind, r) = match roll {
             0..=21 => (0, self.target.trace_write(rng)),
             22..=31 => (1, self.target.trace_read(rng, big)),
@@ -266,6 +274,16 @@ impl Fuzzer {
             }
             _ => (12, self.target.set_nonblocking()),
         };
+        match &r {
+            // The tracee is gone: reap it now, so the next operation gets
+            // a new one.
+            Err(e) if e.errno == ESRCH && kind <= 4 => self.reap(),
+            // Its session lives on through a collected copy of the handle
+            // (or a collected handle attached to it): drop them now and
+            // then.
+            Err(e) if e.errno == EBUSY && kind <= 4 && self.rng.one_in(4) => self.pool.clear(),
+            _ => {}
+        }
         self.record(kind, r);
     }
 
@@ -279,28 +297,44 @@ impl Fuzzer {
             let _ = syscall::kill(pid, SIGKILL);
             self.sys.born = u64::MAX;
         }
+        // Pids the fuzzer never saw (children its children reaped) may lie
+        // above the highest one it saw: the range grows until no child is
+        // left.
+        let mut margin = 512;
         loop {
-            let mut killed = 0;
             if self.me == 1 {
                 if let Some(first) = self.pids.first {
-                    killed = procs::kill_range(first, self.pids.max + 512, self.me);
+                    procs::kill_range(first, self.pids.max + margin, self.me);
                 }
             }
-            // Blocking waits: everything left has been sent SIGKILL.
-            while let Ok((pid, _)) = rt::process::waitpid(0, syscall::flag::WaitFlags::empty()) {
-                self.pids.note(pid);
-                if Some(pid) == self.target.pid {
-                    self.target.gone();
-                } else if Some(pid) == self.sys.pid {
-                    self.sys.pid = None;
-                    self.sys.killed_by_fuzzer += 1;
-                } else {
-                    self.orphans += 1;
+            let mut left = false;
+            for _ in 0..100 {
+                match rt::process::waitpid(0, syscall::flag::WaitFlags::WNOHANG) {
+                    Ok((0, _)) => {
+                        left = true;
+                        let _ = rt::process::sleep_ms(1);
+                    }
+                    Ok((pid, _)) => {
+                        self.pids.note(pid);
+                        if Some(pid) == self.target.pid {
+                            self.target.gone();
+                        } else if Some(pid) == self.sys.pid {
+                            self.sys.pid = None;
+                            self.sys.killed_by_fuzzer += 1;
+                        } else {
+                            self.orphans += 1;
+                        }
+                    }
+                    Err(_) => {
+                        left = false;
+                        break;
+                    }
                 }
             }
-            if killed == 0 {
+            if !left {
                 break;
             }
+            margin += 512;
         }
         self.target.gone();
         self.sys.pid = None;

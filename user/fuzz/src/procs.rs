@@ -57,13 +57,18 @@ pub fn memory() -> Result<Memory, String> {
 /// that runs random code), points 0 to 2 at `null:` (random writes must
 /// not reach the console, where they could forge test output), and drops
 /// to `uid`/`gid`, so that nothing it does can signal or open the fuzzer
-/// (root) or a process of another uid.
-pub fn isolate(uid: usize) -> Result<(), syscall::error::Error> {
+/// (root) or a process of another uid. `keep` stays open.
+pub fn isolate(uid: usize, keep: Option<usize>) -> Result<(), syscall::error::Error> {
     for fd in 3..FD_LIMIT {
-        let _ = syscall::close(fd);
+        if Some(fd) != keep {
+            let _ = syscall::close(fd);
+        }
     }
     let null = syscall::open("null:", O_RDWR)?;
     for fd in 0..3 {
+        if Some(fd) == keep {
+            continue;
+        }
         if fd != null {
             syscall::dup2(null, fd, &[])?;
         }

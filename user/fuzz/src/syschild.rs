@@ -212,7 +212,7 @@ fn arg(rng: &mut crate::rng::Rng, scratch: usize) -> usize {
 
 /// The child's body: `calls` random system calls, then `exit(0)`.
 pub fn run(seed: u64, calls: usize, fuzzer: usize) -> ! {
-    if crate::procs::isolate(1000).is_err() {
+    if crate::procs::isolate(1000, None).is_err() {
         rt::process::exit(3);
     }
     let mut rng = crate::rng::Rng::new(seed);

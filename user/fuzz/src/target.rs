@@ -60,10 +60,11 @@ impl Session {
     }
 }
 
-#[derive(Default)]
 pub struct Target {
     /// The tracee, until it is reaped.
     pub pid: Option<usize>,
+    /// Read end of the pipe on which a new tracee says it is ready.
+    ready: Option<usize>,
     pub generation: usize,
     pub tainted: bool,
     pub session: Option<Session>,
@@ -77,6 +78,7 @@ pub struct Target {
     regs: IntRegisters,
     int_now: Vec<u8>,
     float_now: Vec<u8>,
+    scratch: [u8; 512],
 }
 
 extern "C" fn on_signal(_sig: usize) {}
@@ -84,10 +86,12 @@ extern "C" fn on_signal(_sig: usize) {}
 /// The tracee's body (see the module doc): never blocks, and on every
 /// pass makes a syscall, a signal and an `int3` (a handled `SIGTRAP` when
 /// untraced).
-fn tracee_main(uid: usize) -> ! {
-    if crate::procs::isolate(uid).is_err() {
+fn tracee_main(uid: usize, ready: usize) -> ! {
+    if crate::procs::isolate(uid, Some(ready)).is_err() {
         rt::process::exit(3);
     }
+    let _ = syscall::write(ready, &[1]);
+    let _ = syscall::close(ready);
     for sig in [syscall::flag::SIGUSR1, syscall::flag::SIGTRAP] {
         let act = syscall::data::SigAction {
             sa_handler: Some(on_signal),
@@ -120,6 +124,26 @@ fn valid_op(b: u8) -> bool {
     }
 }
 
+impl Default for Target {
+    fn default() -> Target {
+        Target {
+            pid: None,
+            ready: None,
+            generation: 0,
+            tainted: false,
+            session: None,
+            spawned: 0,
+            attached: 0,
+            exclusive: 0,
+            fixups: 0,
+            regs: IntRegisters::default(),
+            int_now: Vec::new(),
+            float_now: Vec::new(),
+            scratch: [0; 512],
+        }
+    }
+}
+
 impl Target {
     /// Starts a new tracee if there is none. `Ok(true)` if one was started.
     pub fn ensure_tracee(&mut self, pids: &mut crate::Pids) -> Result<bool> {
@@ -128,12 +152,22 @@ impl Target {
         }
         self.generation += 1;
         let uid = TRACEE_UID_BASE + self.generation % 60000;
-        let pid = rt::process::fork()?;
-        if pid == 0 {
-            tracee_main(uid);
-        }
+        let (rd, wr) = rt::io::pipe(O_NONBLOCK | O_CLOEXEC)?;
+        let pid = match rt::process::fork() {
+            Ok(0) => tracee_main(uid, wr),
+            Ok(pid) => pid,
+            Err(e) => {
+                let _ = syscall::close(rd);
+                let _ = syscall::close(wr);
+                return Err(e);
+            }
+        };
+        let _ = syscall::close(wr);
         pids.note(pid);
         self.pid = Some(pid);
+        self.ready = Some(rd);
+        // Let it run first (it isolates itself, then says so).
+        let _ = syscall::sched_yield();
         self.tainted = false;
         self.spawned += 1;
         Ok(true)
@@ -144,6 +178,27 @@ impl Target {
         let pid = self.pid.ok_or(Error::new(ESRCH))?;
         if let Some(s) = &self.session {
             return Ok(s.trace);
+        }
+        if let Some(rd) = self.ready {
+            // Never attach before the tracee has dropped root and closed
+            // its copies of the fuzzer's handles: random register writes
+            // must not run code as root, and a copy of a handle would
+            // keep sessions alive.
+            let mut byte = [0u8; 1];
+            match syscall::read(rd, &mut byte) {
+                Ok(1) => {
+                    let _ = syscall::close(rd);
+                    self.ready = None;
+                }
+                Ok(_) => {
+                    // It died before saying so.
+                    return Err(Error::new(ESRCH));
+                }
+                Err(e) => {
+                    let _ = syscall::sched_yield();
+                    return Err(e);
+                }
+            }
         }
         let mut flags = O_RDWR | O_CLOEXEC;
         if rng.one_in(2) {
@@ -168,6 +223,9 @@ impl Target {
     /// The tracee was reaped: its session and files go.
     pub fn gone(&mut self) {
         self.pid = None;
+        if let Some(rd) = self.ready.take() {
+            let _ = syscall::close(rd);
+        }
         if let Some(s) = self.session.take() {
             s.close();
         }
@@ -375,6 +433,17 @@ impl Target {
             (ENV, EnvRegisters::SIZE),
         ]);
         let fd = self.file(which, rng)?;
+        if which != ENV {
+            // Start from the registers as they are now (a random blob
+            // mostly fails validation).
+            let n = syscall::read(fd, &mut self.scratch[..size])?;
+            let now = self.scratch[..n].to_vec();
+            if which == INT {
+                self.int_now = now;
+            } else {
+                self.float_now = now;
+            }
+        }
         let len = rng.len_around(size, 2 * size);
         let current = match which {
             INT => &self.int_now,
