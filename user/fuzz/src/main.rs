@@ -41,7 +41,7 @@ const CALLS_PER_CHILD: usize = 200;
 const CHILD_OPS: u64 = 256;
 
 /// Operation kinds, for the tallies.
-const KINDS: [&str; 13] = [
+const KINDS: [&str; 14] = [
     "trace-write",
     "trace-read",
     "regs-read",
@@ -55,6 +55,7 @@ const KINDS: [&str; 13] = [
     "kill-tracee",
     "detach",
     "nonblock",
+    "event",
 ];
 
 /// The pids the fuzzer has seen (for the final sweep).
@@ -236,7 +237,8 @@ impl Fuzzer {
             22..=31 => (1, self.target.trace_read(rng, big)),
             32..=40 => (2, self.target.regs_read(rng, big)),
             41..=50 => (3, self.target.regs_write(rng)),
-            51..=64 => (4, self.target.mem_op(rng, big)),
+            51..=61 => (4, self.target.mem_op(rng, big)),
+            62..=64 => (13, self.target.event_op(rng, big)),
             65..=70 => {
                 let session = self.target.fds();
                 (5, self.pool.dup(rng, &session))
@@ -277,7 +279,7 @@ impl Fuzzer {
         match &r {
             // The tracee is gone: reap it now, so the next operation gets
             // a new one.
-            Err(e) if e.errno == ESRCH && kind <= 4 => self.reap(),
+            Err(e) if e.errno == ESRCH && (kind <= 4 || kind == 13) => self.reap(),
             // Its session lives on through a collected copy of the handle
             // (or a collected handle attached to it): drop them now and
             // then.

@@ -26,13 +26,26 @@ use tracer::{
 
 use crate::rng::Rng;
 
-/// The session's files besides `trace`, in this order.
-const FILES: [&str; 5] = ["regs/int", "regs/float", "regs/env", "mem", "stop"];
+/// The session's files besides `trace`, in this order (`syscalls` and
+/// `regs/debug` are contract v1.2 sections 8 and 9).
+const FILES: [&str; 7] = [
+    "regs/int",
+    "regs/float",
+    "regs/env",
+    "mem",
+    "stop",
+    "syscalls",
+    "regs/debug",
+];
 const INT: usize = 0;
 const FLOAT: usize = 1;
 const ENV: usize = 2;
 const MEM: usize = 3;
 const STOP: usize = 4;
+const SYSCALLS: usize = 5;
+const DEBUG: usize = 6;
+/// `DebugRegisters`: dr0 to dr3, dr6, dr7.
+const DEBUG_SIZE: usize = 48;
 
 /// Generation-2 bits the contract accepts (section 7).
 const GEN2_VALID: u64 = 0x1 | 0x2 | 0x4 | 0x8 | 0x10 | 0x20 | 0x100 | 0x1000;
@@ -48,12 +61,14 @@ pub struct Session {
     pub armed: bool,
     /// An 8-byte write went through (generation 2).
     pub gen2: bool,
-    pub files: [Option<usize>; 5],
+    pub files: [Option<usize>; 7],
+    /// A non-blocking `event:` queue watching the session's handles.
+    pub queue: Option<usize>,
 }
 
 impl Session {
     fn close(self) {
-        for fd in self.files.into_iter().flatten() {
+        for fd in self.files.into_iter().chain([self.queue]).flatten() {
             let _ = syscall::close(fd);
         }
         let _ = syscall::close(self.trace);
@@ -111,6 +126,40 @@ fn tracee_main(uid: usize, ready: usize) -> ! {
         unsafe { core::arch::asm!("int3") };
         let _ = syscall::sched_yield();
     }
+}
+
+/// A write for `syscalls`: numbers the kernel knows, repeats, unknown
+/// numbers, "every syscall" (`u64::MAX`) alone or mixed, bad lengths.
+fn syscall_set(rng: &mut Rng) -> Vec<u8> {
+    use syscall::number::*;
+    const KNOWN: [usize; 8] = [
+        SYS_GETPID,
+        SYS_KILL,
+        SYS_YIELD,
+        SYS_WRITE,
+        SYS_CLOSE,
+        SYS_NANOSLEEP,
+        SYS_CLONE,
+        SYS_EXIT,
+    ];
+    let n = match rng.below(8) {
+        0 => 0,
+        1 => 257,
+        _ => 1 + rng.below(6) as usize,
+    };
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let nr = match rng.below(10) {
+            0 => u64::MAX,
+            1 => rng.next(),
+            _ => *rng.pick(&KNOWN) as u64,
+        };
+        out.extend_from_slice(&nr.to_le_bytes());
+    }
+    if rng.one_in(8) && !out.is_empty() {
+        out.pop();
+    }
+    out
 }
 
 /// Whether a 1-byte write is a valid generation-1 op.
@@ -215,7 +264,8 @@ impl Target {
             trace,
             armed: false,
             gen2: false,
-            files: [None; 5],
+            files: [None; 7],
+            queue: None,
         });
         Ok(trace)
     }
@@ -267,7 +317,7 @@ impl Target {
     /// used).
     pub fn close_file(&mut self, rng: &mut Rng) {
         if let Some(s) = self.session.as_mut() {
-            let which = rng.below(5) as usize;
+            let which = rng.below(FILES.len() as u64) as usize;
             if let Some(fd) = s.files[which].take() {
                 let _ = syscall::close(fd);
             }
@@ -406,6 +456,8 @@ impl Target {
             (FLOAT, FloatRegisters::SIZE),
             (ENV, EnvRegisters::SIZE),
             (STOP, StopInfo::SIZE),
+            (SYSCALLS, 8),
+            (DEBUG, DEBUG_SIZE),
         ]);
         let fd = self.file(which, rng)?;
         let len = rng.len_around(size, 2 * size);
@@ -431,8 +483,35 @@ impl Target {
             (INT, IntRegisters::SIZE),
             (FLOAT, FloatRegisters::SIZE),
             (ENV, EnvRegisters::SIZE),
+            (SYSCALLS, 8),
+            (DEBUG, DEBUG_SIZE),
         ]);
         let fd = self.file(which, rng)?;
+        if which == SYSCALLS {
+            // The set of syscalls that stop: it cannot make a clean tracee
+            // stop making progress (its signals and `int3` still stop it).
+            return syscall::write(fd, &syscall_set(rng));
+        }
+        if which == DEBUG {
+            let len = rng.len_around(DEBUG_SIZE, 2 * DEBUG_SIZE);
+            let mut blob = rng.bytes(len);
+            if blob.len() == DEBUG_SIZE && rng.one_in(2) {
+                // dr7 with only local enables, R/W and LEN bits, addresses
+                // in the tracee's text and stack.
+                let dr7 = rng.next() & 0xFFFF_0055;
+                blob[40..48].copy_from_slice(&dr7.to_le_bytes());
+                blob[32..40].copy_from_slice(&0u64.to_le_bytes());
+                for i in 0..4 {
+                    let at = self.mem_addr(rng) & !7;
+                    blob[i * 8..i * 8 + 8].copy_from_slice(&at.to_le_bytes());
+                }
+            }
+            let r = syscall::write(fd, &blob);
+            if r.is_ok() {
+                self.tainted = true;
+            }
+            return r;
+        }
         if which != ENV {
             // Start from the registers as they are now (a random blob
             // mostly fails validation).
@@ -532,6 +611,48 @@ impl Target {
             self.tainted = true;
         }
         syscall::kill(pid, sig)
+    }
+
+    /// Registers session handles in a non-blocking `event:` queue with
+    /// random flags, or reads the queue with a random length.
+    pub fn event_op(&mut self, rng: &mut Rng, big: &mut [u8]) -> Result<usize> {
+        self.ensure_session(rng)?;
+        let fds = self.fds();
+        let s = self.session.as_mut().ok_or(Error::new(ESRCH))?;
+        let queue = match s.queue {
+            Some(q) => q,
+            None => {
+                let q = syscall::open("event:", O_RDWR | O_NONBLOCK | O_CLOEXEC)?;
+                s.queue = Some(q);
+                q
+            }
+        };
+        if rng.one_in(2) {
+            let len = rng.below(4 * 24 + 1) as usize;
+            return syscall::read(queue, &mut big[..len]);
+        }
+        let mut records = Vec::new();
+        for _ in 0..rng.below(3) + 1 {
+            let id = if rng.one_in(8) {
+                rng.below(64) as usize
+            } else {
+                *rng.pick(&fds)
+            };
+            let flags = match rng.below(5) {
+                0 => 0,
+                1 => 1,
+                2 => 2,
+                3 => 3,
+                _ => rng.next() & 0xF,
+            };
+            records.extend_from_slice(&(id as u64).to_le_bytes());
+            records.extend_from_slice(&flags.to_le_bytes());
+            records.extend_from_slice(&rng.next().to_le_bytes());
+        }
+        if rng.one_in(8) {
+            records.truncate(rng.below(records.len() as u64) as usize);
+        }
+        syscall::write(queue, &records)
     }
 
     /// Switches the session's handle to non-blocking (never back).
