@@ -1,5 +1,6 @@
 //! The tracee and the fuzzer's session on it: random operations on
-//! `trace`, `regs/int`, `regs/float`, `regs/env`, `stop` and `mem`.
+//! `trace`, `regs/int`, `regs/float`, `regs/env`, `regs/debug`, `stop`,
+//! `syscalls` and `mem`, and on an `event:` queue watching them.
 //!
 //! The fuzzer must never block forever. A blocking `trace` write is made
 //! only when it must return: the tracee is *clean* (it runs its own loop,
@@ -8,7 +9,8 @@
 //! event) and the operation is a valid generation-1 op (`PTRACE_WAIT` only
 //! while a breakpoint is set), or the write is one the contract refuses
 //! at once (`EINVAL`). Anything that may change what the tracee does (a
-//! register or memory write that went through, `SIGSTOP`) marks it
+//! register, debug register or memory write that went through,
+//! `SIGSTOP`) marks it
 //! *tainted*: from then on the handle is switched to `O_NONBLOCK` before
 //! any write that could wait. Eight-byte (generation 2) writes are made
 //! only on non-blocking handles, since generation-2 reads wait.
