@@ -17,7 +17,7 @@ LOGS          := target/test-logs
 SHELL         := /bin/bash
 .SHELLFLAGS   := -o pipefail -c
 
-.PHONY: all deps build run shell gdbserver test unit-test qemu-test lint bench clean
+.PHONY: all deps build run shell gdbserver test unit-test qemu-test lint bench fuzz clean
 
 all: build
 
@@ -71,6 +71,17 @@ test: deps lint unit-test qemu-test
 
 bench: deps build
 	cargo test -p qemu-tests --test bench -- --ignored --nocapture --test-threads=1
+
+# The in-guest fuzzer (docs/fuzzing.md) for as long as asked:
+# make fuzz [SEED=N] [OPS=M] [FUZZ_TIMEOUT=seconds]. SEED defaults to the
+# current time; the run prints it, the operations done and sys:memory.
+SEED         ?= $(shell date +%s)
+OPS          ?= 1000000
+FUZZ_TIMEOUT ?= 86400
+fuzz: deps build
+	@seed=$(SEED); echo "make fuzz: SEED=$$seed OPS=$(OPS)"; \
+	  MODE=batch TIMEOUT=$(FUZZ_TIMEOUT) LOG=target/fuzz-$$seed.log \
+	  APPEND="init=/bin/fuzz --seed $$seed --ops $(OPS)" qemu/run.sh
 
 clean:
 	cargo clean
