@@ -1,6 +1,9 @@
 //! Loading static ELF executables into a fresh address space. Every header
 //! field that could make the loader misbehave is checked first: a malformed
-//! image is `ENOEXEC`, never a panic.
+//! image is `ENOEXEC`, never a panic. W^X: no user page is ever writable
+//! and executable at once, so an image that would need one (a segment
+//! both writable and executable, or a writable and an executable segment
+//! sharing a page) is refused too.
 
 use elf::abi::{EM_X86_64, ET_EXEC, PF_W, PF_X, PT_LOAD};
 use elf::endian::LittleEndian;
@@ -13,6 +16,8 @@ use crate::memory::PAGE_SIZE;
 pub enum LoadError {
     /// Not a loadable x86_64 static executable.
     Malformed,
+    /// It would need a page both writable and executable.
+    WritableAndExecutable,
     OutOfMemory,
 }
 
@@ -68,19 +73,15 @@ pub fn load(image: &[u8], space: &mut AddressSpace) -> Result<u64, LoadError> {
         {
             return Err(LoadError::Malformed);
         }
-        let mut access = UserAccess::empty();
-        if ph.p_flags & PF_W != 0 {
-            access |= UserAccess::WRITE;
-        }
-        if ph.p_flags & PF_X != 0 {
-            access |= UserAccess::EXEC;
-        }
+        let access = segment_access(ph.p_flags)?;
         let first = ph.p_vaddr & !(PAGE_SIZE - 1);
         let mut page = first;
         while page < end {
             match space.translate(page) {
-                // A page shared with the previous segment gets both accesses.
-                Some(t) => space.protect(page, t.access | access)?,
+                // A page shared with the previous segment gets both
+                // accesses, unless that would make it writable and
+                // executable.
+                Some(t) => space.protect(page, page_access(t.access | access)?)?,
                 None => {
                     space.map_zeroed(page, access)?;
                 }
@@ -100,4 +101,25 @@ pub fn load(image: &[u8], space: &mut AddressSpace) -> Result<u64, LoadError> {
         return Err(LoadError::Malformed);
     }
     Ok(header.e_entry)
+}
+
+/// The user access a `PT_LOAD` segment's flags ask for.
+fn segment_access(p_flags: u32) -> Result<UserAccess, LoadError> {
+    let mut access = UserAccess::empty();
+    if p_flags & PF_W != 0 {
+        access |= UserAccess::WRITE;
+    }
+    if p_flags & PF_X != 0 {
+        access |= UserAccess::EXEC;
+    }
+    page_access(access)
+}
+
+/// `access` if a page may have it: never writable and executable at once.
+fn page_access(access: UserAccess) -> Result<UserAccess, LoadError> {
+    if access.contains(UserAccess::WRITE | UserAccess::EXEC) {
+        Err(LoadError::WritableAndExecutable)
+    } else {
+        Ok(access)
+    }
 }

@@ -58,7 +58,9 @@ struct Image {
 fn build_image(image: &[u8], argv: &[Vec<u8>], envp: &[Vec<u8>]) -> Result<Image> {
     let mut space = AddressSpace::new().map_err(|_| Error::new(ENOMEM))?;
     let entry = crate::elf::load(image, &mut space).map_err(|e| match e {
-        crate::elf::LoadError::Malformed => Error::new(ENOEXEC),
+        crate::elf::LoadError::Malformed | crate::elf::LoadError::WritableAndExecutable => {
+            Error::new(ENOEXEC)
+        }
         crate::elf::LoadError::OutOfMemory => Error::new(ENOMEM),
     })?;
     let mut page = STACK_TOP - STACK_SIZE;

@@ -32,6 +32,7 @@ const TESTS: &[SelfTest] = &[
     ("heap", heap_test),
     ("timer", timer),
     ("exception", exception),
+    ("entry-traps", crate::arch::trap::selftest),
     ("kernel-pagefault", kernel_pagefault),
     ("panic", deliberate_panic),
     ("kernel-stack-overflow", kernel_stack_overflow),

@@ -1,7 +1,9 @@
 //! The IDT: one naked stub per vector the kernel handles (all 32 exceptions,
 //! the timer, the spurious vector). Each stub pushes the vector (and a zero
 //! where the CPU pushes no error code) and jumps to `interrupt_entry`, which
-//! saves one `TrapFrame` and calls `trap::dispatch`.
+//! saves one `TrapFrame` and calls `trap::dispatch`. The debug exception,
+//! NMI and machine check arrive on IST stacks and jump to `paranoid_entry`
+//! instead, which saves one `IstFrame` and calls `trap::ist_dispatch`.
 
 use core::arch::naked_asm;
 use core::ptr::addr_of;
@@ -10,8 +12,13 @@ use x86_64::instructions::tables::lidt;
 use x86_64::structures::DescriptorTablePointer;
 use x86_64::VirtAddr;
 
-use super::gdt::{DOUBLE_FAULT_IST, KERNEL_CS};
-use super::trap_frame::{pop_general_registers, push_general_registers, TrapFrame, SAVED_BYTES};
+use super::gdt::{DEBUG_IST, DOUBLE_FAULT_IST, KERNEL_CS, MACHINE_CHECK_IST, NMI_IST};
+use super::trap_frame::{
+    pop_general_registers, push_general_registers, IstFrame, TrapFrame, SAVED_BYTES,
+};
+
+/// The MSR holding the active `gs` base.
+const IA32_GS_BASE: u32 = 0xC000_0101;
 
 pub const TIMER_VECTOR: u8 = 0x30;
 pub const SPURIOUS_VECTOR: u8 = 0xFF;
@@ -100,22 +107,86 @@ pub unsafe extern "C" fn return_to_frame() {
     );
 }
 
+/// The entry for vectors on an IST stack, which can interrupt the kernel
+/// anywhere, also where `gs` still holds the user's base (the first
+/// instructions of the `syscall` entry, before its `swapgs`; the last ones
+/// of both return paths) and `rsp` the user's value. The CPU's `cs` cannot
+/// tell those apart from kernel code, so `gs` is judged by `IA32_GS_BASE`
+/// itself: anything but the per-CPU block is swapped in here and swapped
+/// back on return. `ist_dispatch` either handles the trap in place (null)
+/// or, for one from user mode, returns the copy of the frame it made at the
+/// top of the kernel stack: that one goes down the ordinary path.
+#[unsafe(naked)]
+unsafe extern "C" fn paranoid_entry() {
+    naked_asm!(
+        push_general_registers!(),
+        "mov ebx, 1",
+        "test qword ptr [rsp + {cs}], 3",
+        "jnz 2f",
+        "mov ecx, {gs_base_msr}",
+        "rdmsr",
+        "shl rdx, 32",
+        "or rax, rdx",
+        "lea rcx, [rip + {percpu}]",
+        "cmp rax, rcx",
+        "jne 2f",
+        "xor ebx, ebx",
+        "jmp 3f",
+        "2:",
+        "swapgs",
+        "3:",
+        "push rbx",
+        "sub rsp, 8",
+        "mov rdi, rsp",
+        "cld",
+        "call {ist_dispatch}",
+        "test rax, rax",
+        "jnz 4f",
+        "add rsp, 8",
+        "pop rbx",
+        "test rbx, rbx",
+        "jz 5f",
+        "swapgs",
+        "5:",
+        pop_general_registers!(),
+        "add rsp, 16",
+        "iretq",
+        // From user mode: gs is the kernel's now, as after `interrupt_entry`'s
+        // `swapgs`; carry on as that entry does.
+        "4:",
+        "mov rsp, rax",
+        "mov rdi, rsp",
+        "call {dispatch}",
+        "jmp {ret}",
+        cs = const core::mem::offset_of!(TrapFrame, cs),
+        gs_base_msr = const IA32_GS_BASE,
+        percpu = sym super::percpu::PERCPU,
+        ist_dispatch = sym super::trap::ist_dispatch,
+        dispatch = sym super::trap::dispatch,
+        ret = sym return_to_frame,
+    );
+}
+
 macro_rules! stubs {
-    ($( $name:ident = $vector:literal $(, $err:ident)? ;)*) => {
-        $(
-            #[unsafe(naked)]
-            unsafe extern "C" fn $name() {
-                naked_asm!(
-                    stubs!(@zero $($err)?),
-                    "push {vector}",
-                    "jmp {entry}",
-                    vector = const $vector,
-                    entry = sym interrupt_entry,
-                );
-            }
-        )*
+    ($( $name:ident = $vector:literal $(, $err:ident)? $(=> $entry:ident)? ;)*) => {
+        $( stubs!(@stub $name, $vector, ($($err)?), ($($entry)?)); )*
         /// (vector, stub) for every vector with a handler.
         const STUBS: &[(u8, unsafe extern "C" fn())] = &[$(($vector, $name)),*];
+    };
+    (@stub $name:ident, $vector:literal, ($($err:ident)?), ()) => {
+        stubs!(@stub $name, $vector, ($($err)?), (interrupt_entry));
+    };
+    (@stub $name:ident, $vector:literal, ($($err:ident)?), ($entry:ident)) => {
+        #[unsafe(naked)]
+        unsafe extern "C" fn $name() {
+            naked_asm!(
+                stubs!(@zero $($err)?),
+                "push {vector}",
+                "jmp {entry}",
+                vector = const $vector,
+                entry = sym $entry,
+            );
+        }
     };
     (@zero) => { "push 0" };
     (@zero err) => { "" };
@@ -123,8 +194,8 @@ macro_rules! stubs {
 
 stubs! {
     divide_error = 0;
-    debug = 1;
-    nmi = 2;
+    debug = 1 => paranoid_entry;
+    nmi = 2 => paranoid_entry;
     breakpoint = 3;
     overflow = 4;
     bound_range = 5;
@@ -140,7 +211,7 @@ stubs! {
     reserved_15 = 15;
     x87_floating_point = 16;
     alignment_check = 17, err;
-    machine_check = 18;
+    machine_check = 18 => paranoid_entry;
     simd_floating_point = 19;
     virtualization = 20;
     control_protection = 21, err;
@@ -158,7 +229,25 @@ stubs! {
     spurious = 0xFF;
 }
 
-const _: () = assert!(core::mem::size_of::<TrapFrame>() == SAVED_BYTES + 5 * 8);
+const _: () = {
+    assert!(core::mem::size_of::<TrapFrame>() == SAVED_BYTES + 5 * 8);
+    // `paranoid_entry` pushes `user_gs` then the pad word on the TrapFrame.
+    assert!(core::mem::offset_of!(IstFrame, pad) == 0);
+    assert!(core::mem::offset_of!(IstFrame, user_gs) == 8);
+    assert!(core::mem::offset_of!(IstFrame, frame) == 16);
+    assert!(core::mem::size_of::<IstFrame>().is_multiple_of(16));
+};
+
+/// The IST slot of a vector's gate (0: the current stack).
+const fn ist_of(vector: u8) -> u16 {
+    match vector {
+        1 => DEBUG_IST,
+        2 => NMI_IST,
+        8 => DOUBLE_FAULT_IST,
+        18 => MACHINE_CHECK_IST,
+        _ => 0,
+    }
+}
 
 /// Exception names, for fault reports.
 pub const EXCEPTION_NAMES: [&str; 32] = [
@@ -197,13 +286,13 @@ pub const EXCEPTION_NAMES: [&str; 32] = [
 ];
 
 /// Fills and loads the IDT. `int3` and `into` may be used from user mode
-/// (DPL 3); the double fault runs on its own IST stack.
+/// (DPL 3); the debug exception, NMI, double fault and machine check run on
+/// IST stacks of their own.
 pub fn init() {
     // SAFETY: runs once on the boot CPU before interrupts are enabled.
     let idt = unsafe { &mut *core::ptr::addr_of_mut!(IDT) };
     for &(vector, stub) in STUBS {
-        let ist = if vector == 8 { DOUBLE_FAULT_IST } else { 0 };
-        let mut gate = Gate::interrupt(stub as *const () as u64, ist);
+        let mut gate = Gate::interrupt(stub as *const () as u64, ist_of(vector));
         if vector == 3 || vector == 4 {
             gate.type_attr |= 3 << 5;
         }

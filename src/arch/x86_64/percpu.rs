@@ -18,7 +18,9 @@ pub struct PerCpu {
 pub const USER_RSP_OFFSET: usize = core::mem::offset_of!(PerCpu, user_rsp);
 pub const KERNEL_RSP_OFFSET: usize = core::mem::offset_of!(PerCpu, kernel_rsp);
 
-static mut PERCPU: PerCpu = PerCpu {
+/// The block `GS_BASE` points at in kernel mode (`idt::paranoid_entry`
+/// compares `IA32_GS_BASE` with its address).
+pub(super) static mut PERCPU: PerCpu = PerCpu {
     user_rsp: 0,
     kernel_rsp: 0,
 };

@@ -97,6 +97,20 @@ const _: () = {
     assert!(core::mem::size_of::<TrapFrame>().is_multiple_of(16));
 };
 
+/// What `idt::paranoid_entry` leaves on an IST stack: the `TrapFrame`, and
+/// below it whether the entry swapped `gs` in (the interrupted code ran
+/// with the user's `gs`: user mode, or the edges of the entry and return
+/// paths) and so swaps it back on return.
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C)]
+pub struct IstFrame {
+    /// Keeps the stack 16-byte aligned for the Rust call.
+    pub pad: u64,
+    /// 1 if the interrupted code ran with the user's `gs` base, else 0.
+    pub user_gs: u64,
+    pub frame: TrapFrame,
+}
+
 impl TrapFrame {
     pub fn is_from_user(&self) -> bool {
         self.cs & 3 == 3
