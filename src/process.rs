@@ -220,9 +220,15 @@ pub fn clone(flags: usize, frame: &TrapFrame) -> Result<Pid> {
         frame: child_frame,
     })
     .map_err(create_error)?;
+    let (cwd, umask) = {
+        let p = parent.lock();
+        (p.cwd.clone(), p.umask)
+    };
     let pid = {
         let mut c = child.lock();
         c.vfork_pending = flags.contains(CloneFlags::CLONE_VFORK);
+        c.cwd = cwd;
+        c.umask = umask;
         c.pid
     };
     drop(child);

@@ -134,6 +134,12 @@ pub struct Context {
     /// Created by `clone(CLONE_VFORK)`: its parent waits until this turns
     /// false (at the child's successful `fexec` or its exit).
     pub vfork_pending: bool,
+    /// Working directory: a canonical `scheme:/path` (relative paths are
+    /// resolved against it). Copied by `clone`, kept by `fexec`.
+    pub cwd: String,
+    /// File mode creation mask (`0o777` bits). Copied by `clone`, kept by
+    /// `fexec`.
+    pub umask: u16,
 }
 
 pub type ContextRef = Arc<Mutex<Context>>;
@@ -226,6 +232,8 @@ impl Context {
             stepped_syscall: false,
             force_iret: false,
             vfork_pending: false,
+            cwd: String::from("file:/"),
+            umask: 0o022,
         }
     }
 }
