@@ -220,15 +220,23 @@ pub fn clone(flags: usize, frame: &TrapFrame) -> Result<Pid> {
         frame: child_frame,
     })
     .map_err(create_error)?;
-    let (cwd, umask) = {
-        let p = parent.lock();
-        (p.cwd.clone(), p.umask)
+    let fs = parent.lock().fs.clone();
+    let fs = if flags.contains(CloneFlags::CLONE_FS) {
+        fs
+    } else {
+        let copy = {
+            let f = fs.lock();
+            context::FsState {
+                cwd: f.cwd.clone(),
+                umask: f.umask,
+            }
+        };
+        Arc::new(Mutex::new(copy))
     };
     let pid = {
         let mut c = child.lock();
         c.vfork_pending = flags.contains(CloneFlags::CLONE_VFORK);
-        c.cwd = cwd;
-        c.umask = umask;
+        c.fs = fs;
         c.pid
     };
     drop(child);

@@ -625,7 +625,7 @@ impl Handle for TmpHandle {
                     }
                     // Write what fits under the limit (a short count);
                     // ENOSPC when nothing does.
-                    let room = max_bytes() - (fs.bytes - fs_capacity(fs, self.ino));
+                    let room = max_bytes().saturating_sub(fs.bytes - fs_capacity(fs, self.ino));
                     if room <= start {
                         return Err(e);
                     }
@@ -715,8 +715,8 @@ impl Handle for TmpHandle {
         *st = StatVfs {
             f_bsize: BLOCK as u32,
             f_blocks: total / BLOCK,
-            f_bfree: (total - used) / BLOCK,
-            f_bavail: (total - used) / BLOCK,
+            f_bfree: total.saturating_sub(used) / BLOCK,
+            f_bavail: total.saturating_sub(used) / BLOCK,
         };
         Ok(())
     }

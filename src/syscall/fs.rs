@@ -30,6 +30,12 @@ fn description(fd: usize) -> Result<Arc<Description>> {
     files().lock().get(fd)
 }
 
+/// The caller's working directory and umask (shared with `CLONE_FS`
+/// siblings).
+fn fs_state() -> Arc<spin::Mutex<context::FsState>> {
+    context::current().lock().fs.clone()
+}
+
 /// The caller's pid and credentials.
 fn caller() -> Caller {
     let ctx = context::current();
@@ -57,7 +63,7 @@ pub fn canonical(path: &str) -> Result<String> {
         Some(("file", rest)) => format!("file:{}", tmpfs::normalize(rest)),
         Some(_) => String::from(path),
         None => {
-            let cwd = context::current().lock().cwd.clone();
+            let cwd = fs_state().lock().cwd.clone();
             let (scheme, base) = cwd.split_once(':').unwrap_or(("file", &cwd));
             if path.starts_with('/') {
                 format!("{scheme}:{}", tmpfs::normalize(path))
@@ -79,11 +85,12 @@ fn path_arg(addr: usize, len: usize) -> Result<String> {
 
 pub fn open(path: usize, len: usize, flags: usize) -> Result<usize> {
     let path = path_arg(path, len)?;
-    let (pid, creds, umask) = {
+    let (pid, creds) = {
         let ctx = context::current();
         let c = ctx.lock();
-        (c.pid, c.creds, c.umask)
+        (c.pid, c.creds)
     };
+    let umask = fs_state().lock().umask;
     // The mode of a new node (the low bits) loses the mask's bits.
     let flags = if flags & O_CREAT != 0 {
         flags & !(umask as usize & 0o777)
@@ -382,6 +389,28 @@ pub fn unlink(path: usize, len: usize) -> Result<usize> {
     Ok(0)
 }
 
+/// `chmod(path, mode)` (deprecated in redox_syscall for `fchmod`): as
+/// `fchmod` on the node `path` names; `EROFS` in `file:` outside `/tmp`,
+/// `ENOENT` for other schemes.
+pub fn chmod(path: usize, len: usize, mode: usize) -> Result<usize> {
+    let path = path_arg(path, len)?;
+    if mode > 0o7777 {
+        return Err(Error::new(EINVAL));
+    }
+    crate::memory::heap::admit(NEW_FD_HEAP)?;
+    let caller = caller();
+    match scheme::route(&path)? {
+        Route::Tmp(sub) => {
+            use crate::scheme::Scheme;
+            let handle = tmpfs::TmpFs.open(&sub, O_STAT, caller)?;
+            handle.chmod(mode as u16, caller)?;
+        }
+        Route::InitFs(_) => return Err(Error::new(EROFS)),
+        Route::Other(..) => return Err(Error::new(ENOENT)),
+    }
+    Ok(0)
+}
+
 /// `rmdir(path)`: as `unlink`.
 pub fn rmdir(path: usize, len: usize) -> Result<usize> {
     let path = path_arg(path, len)?;
@@ -416,7 +445,7 @@ pub fn chdir(path: usize, len: usize) -> Result<usize> {
         Route::Tmp(sub) => tmpfs::check_dir(&sub, &creds)?,
         _ => check_other_dir(&path, creds, pid)?,
     }
-    context::current().lock().cwd = path;
+    fs_state().lock().cwd = path;
     Ok(0)
 }
 
@@ -435,7 +464,7 @@ fn check_other_dir(path: &str, creds: Creds, pid: Pid) -> Result<()> {
 /// returns the count (Redox's kernel: a result equal to the buffer's
 /// length may be cut short).
 pub fn getcwd(buf: usize, len: usize) -> Result<usize> {
-    let cwd = context::current().lock().cwd.clone();
+    let cwd = fs_state().lock().cwd.clone();
     let n = cwd.len().min(len);
     copy_out(buf, &cwd.as_bytes()[..n])?;
     Ok(n)
@@ -443,9 +472,9 @@ pub fn getcwd(buf: usize, len: usize) -> Result<usize> {
 
 /// `umask(mask)`: sets the mask (`0o777` bits), returns the old one.
 pub fn umask(mask: usize) -> Result<usize> {
-    let ctx = context::current();
-    let mut c = ctx.lock();
-    let old = c.umask;
-    c.umask = (mask & 0o777) as u16;
+    let fs = fs_state();
+    let mut f = fs.lock();
+    let old = f.umask;
+    f.umask = (mask & 0o777) as u16;
     Ok(old as usize)
 }

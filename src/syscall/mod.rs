@@ -115,6 +115,7 @@ fn simple(nr: usize, a: [usize; 6]) -> Result<usize> {
         SYS_CHDIR => fs::chdir(a[0], a[1]),
         SYS_GETCWD => fs::getcwd(a[0], a[1]),
         SYS_UMASK => fs::umask(a[0]),
+        SYS_CHMOD => fs::chmod(a[0], a[1], a[2]),
         SYS_GETPID => Ok(crate::context::current_pid()),
         SYS_GETPPID => proc::getppid(),
         SYS_GETUID | SYS_GETEUID | SYS_GETGID | SYS_GETEGID => proc::get_id(nr),

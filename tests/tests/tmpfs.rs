@@ -6,9 +6,11 @@
 
 use qemu_tests::Boot;
 
-#[test]
-fn tmpfs_suite() {
-    let out = Boot::new("test-tmpfs", "init=/bin/test-tmpfs").run();
+fn run_tmpfs(machine: &str, memory: &str) {
+    let out = Boot::new(&format!("test-tmpfs-{machine}"), "init=/bin/test-tmpfs")
+        .machine(machine)
+        .memory(memory)
+        .run();
     out.expect_success().expect_absent(" ... FAILED");
     let summary = out
         .serial
@@ -18,4 +20,16 @@ fn tmpfs_suite() {
     if !summary.ends_with(" 0 failed") || summary.starts_with("0 passed") {
         out.expect_line("at least one test passed and none failed");
     }
+}
+
+/// The byte limit is an eighth of the heap: 2 MiB here.
+#[test]
+fn tmpfs_on_microvm_128m() {
+    run_tmpfs("microvm", "128M");
+}
+
+/// 4 MiB here.
+#[test]
+fn tmpfs_on_q35_512m() {
+    run_tmpfs("q35", "512M");
 }

@@ -59,6 +59,8 @@ fn main(_args: &[&str]) -> i32 {
     t.run("umask_inherited_by_fork", umask_fork);
     t.run("chdir_relative_paths", chdir_relative);
     t.run("chdir_errors_and_fork", chdir_errors);
+    t.run("clone_fs_threads_share_cwd_and_umask", clone_fs);
+    t.run("chmod_by_path", chmod_path);
     t.run("getcwd_small_buffer", getcwd_small);
     t.run("read_only_and_other_schemes", other_schemes);
     t.run("bad_pointers_efault", bad_pointers);
@@ -1122,6 +1124,60 @@ fn chdir_errors() -> Result<(), String> {
             getcwd().ctx("getcwd")?,
             String::from("file:/"),
         )
+    })
+}
+
+static THREAD_RESULT: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+/// Thread body: chdir to /tmp and set the umask to 0o066; records 1 on
+/// success, 2 on failure.
+fn thread_chdir(_arg: usize) {
+    let ok = syscall::chdir("/tmp").is_ok() && syscall::umask(0o066) == Ok(0o022);
+    THREAD_RESULT.store(if ok { 1 } else { 2 }, core::sync::atomic::Ordering::SeqCst);
+}
+
+fn clone_fs() -> Result<(), String> {
+    let start = getcwd().ctx("getcwd")?;
+    expect_eq("starting umask", syscall::umask(0o022), Ok(0o022))?;
+    THREAD_RESULT.store(0, core::sync::atomic::Ordering::SeqCst);
+    let thread = rt::thread::spawn(16 * 1024, thread_chdir, 0).ctx("spawn a thread")?;
+    let status = thread.join().ctx("join")?;
+    let seen = (getcwd().ctx("getcwd")?, syscall::umask(0o022).ctx("umask")?);
+    let back = syscall::chdir(&start).ctx("chdir back");
+    rt::test::expect_exit("the thread", status, 0)?;
+    expect_eq(
+        "the thread's calls",
+        THREAD_RESULT.load(core::sync::atomic::Ordering::SeqCst),
+        1,
+    )?;
+    expect_eq(
+        "the thread's cwd and umask, seen by its creator",
+        seen,
+        (String::from("file:/tmp"), 0o066),
+    )?;
+    back.map(|_| ())
+}
+
+#[allow(deprecated)]
+fn chmod_path() -> Result<(), String> {
+    scratch("chmp", |d| {
+        let f = p(d, "f");
+        write_file(&f, b"x")?;
+        syscall::chmod(&f, 0o604).ctx("chmod")?;
+        expect_eq("mode", mode(&f)?, MODE_FILE | 0o604)?;
+        syscall::chdir(d).ctx("chdir")?;
+        let r = syscall::chmod("f", 0o640).ctx("chmod relative");
+        syscall::chdir("/").ctx("chdir back")?;
+        r?;
+        expect_eq("mode", mode(&f)?, MODE_FILE | 0o640)?;
+        expect_errno("missing", syscall::chmod(p(d, "nope"), 0o600), ENOENT)?;
+        expect_errno("bits past 0o7777", syscall::chmod(&f, 0o10000), EINVAL)?;
+        expect_errno("/bin/sh", syscall::chmod("/bin/sh", 0o777), EROFS)?;
+        expect_errno("null:", syscall::chmod("null:", 0o777), ENOENT)?;
+        as_user(1000, || {
+            expect_errno("not the owner", syscall::chmod(&f, 0o777), EPERM)
+        })?;
+        expect_eq("unchanged", mode(&f)?, MODE_FILE | 0o640)
     })
 }
 
