@@ -54,6 +54,11 @@ pub trait Handle: Send + Sync {
     fn write(&self, _buf: &[u8], _pos: &mut u64, _nonblock: bool) -> Result<usize> {
         Err(Error::new(EBADF))
     }
+    /// `write` through a description with `O_APPEND`: files write at their
+    /// end (and leave `*pos` after it); other objects as `write`.
+    fn append(&self, buf: &[u8], pos: &mut u64, nonblock: bool) -> Result<usize> {
+        self.write(buf, pos, nonblock)
+    }
     /// The new offset for `lseek`, given the current one.
     fn seek(&self, _pos: u64, _offset: isize, _whence: usize) -> Result<u64> {
         Err(Error::new(ESPIPE))

@@ -648,6 +648,16 @@ impl Handle for TmpHandle {
         })
     }
 
+    fn append(&self, buf: &[u8], pos: &mut u64, nonblock: bool) -> Result<usize> {
+        // The kernel runs one call at a time: nothing changes the length
+        // between this and the write.
+        *pos = with_fs(|fs| match &fs.node(self.ino).kind {
+            Kind::File(data) => Ok(data.len() as u64),
+            Kind::Dir(_) => Err(Error::new(EISDIR)),
+        })?;
+        self.write(buf, pos, nonblock)
+    }
+
     fn seek(&self, pos: u64, offset: isize, whence: usize) -> Result<u64> {
         let size = with_fs(|fs| match &fs.node(self.ino).kind {
             Kind::File(data) => data.len() as u64,

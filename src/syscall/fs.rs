@@ -136,14 +136,11 @@ pub fn write(fd: usize, buf: usize, len: usize) -> Result<usize> {
     }
     let data = copy_in(buf, len.min(MAX_TRANSFER))?;
     let mut pos = *d.pos.lock();
-    if d.flags.load(core::sync::atomic::Ordering::Relaxed) & O_APPEND != 0 {
-        // Seekable objects: at the end. The kernel runs one call at a
-        // time, so nothing writes between this and the write.
-        if let Ok(end) = d.handle.seek(pos, 0, SEEK_END) {
-            pos = end;
-        }
-    }
-    let n = d.handle.write(&data, &mut pos, d.nonblocking())?;
+    let n = if d.flags.load(core::sync::atomic::Ordering::Relaxed) & O_APPEND != 0 {
+        d.handle.append(&data, &mut pos, d.nonblocking())?
+    } else {
+        d.handle.write(&data, &mut pos, d.nonblocking())?
+    };
     *d.pos.lock() = pos;
     Ok(n)
 }
