@@ -222,9 +222,23 @@ pub fn clone(flags: usize, frame: &TrapFrame) -> Result<Pid> {
         frame: child_frame,
     })
     .map_err(create_error)?;
+    let fs = parent.lock().fs.clone();
+    let fs = if flags.contains(CloneFlags::CLONE_FS) {
+        fs
+    } else {
+        let copy = {
+            let f = fs.lock();
+            context::FsState {
+                cwd: f.cwd.clone(),
+                umask: f.umask,
+            }
+        };
+        Arc::new(Mutex::new(copy))
+    };
     let pid = {
         let mut c = child.lock();
         c.vfork_pending = flags.contains(CloneFlags::CLONE_VFORK);
+        c.fs = fs;
         c.pid
     };
     drop(child);

@@ -134,6 +134,27 @@ pub struct Context {
     /// Created by `clone(CLONE_VFORK)`: its parent waits until this turns
     /// false (at the child's successful `fexec` or its exit).
     pub vfork_pending: bool,
+    /// Working directory and umask: shared by `clone(CLONE_FS)`, copied
+    /// by other clones, kept by `fexec`.
+    pub fs: Arc<Mutex<FsState>>,
+}
+
+/// What `CLONE_FS` shares.
+pub struct FsState {
+    /// Working directory: a canonical `scheme:/path` (relative paths are
+    /// resolved against it).
+    pub cwd: String,
+    /// File mode creation mask (`0o777` bits).
+    pub umask: u16,
+}
+
+impl Default for FsState {
+    fn default() -> FsState {
+        FsState {
+            cwd: String::from("file:/"),
+            umask: 0o022,
+        }
+    }
 }
 
 pub type ContextRef = Arc<Mutex<Context>>;
@@ -226,6 +247,7 @@ impl Context {
             stepped_syscall: false,
             force_iret: false,
             vfork_pending: false,
+            fs: Arc::new(Mutex::new(FsState::default())),
         }
     }
 }

@@ -91,12 +91,14 @@ impl Scheme for SysScheme {
 fn limits_text() -> String {
     use crate::memory::heap;
     let uid = crate::context::current().lock().creds.uid;
+    let (tmpfs_bytes_used, tmpfs_nodes_used) = super::tmpfs::usage();
     format!(
         "heap_size={}\nheap_reserve={}\nheap_free={}\nopen_files={}\n\
          pipe_capacity={}\npipe_bytes_per_user={}\npipe_bytes_used={}\n\
          event_per_queue={}\nevent_per_process={}\ncontexts={}\n\
          contexts_per_user={}\nnested_signals={}\nfexec_args={}\n\
-         fexec_arg_bytes={}\ntransfer={}\n",
+         fexec_arg_bytes={}\ntransfer={}\ntmpfs_bytes={}\n\
+         tmpfs_bytes_used={}\ntmpfs_nodes={}\ntmpfs_nodes_used={}\n",
         heap::size(),
         heap::reserve(),
         heap::free_bytes(),
@@ -112,6 +114,10 @@ fn limits_text() -> String {
         crate::process::MAX_ARGS,
         crate::process::MAX_ARG_BYTES,
         crate::syscall::usermem::MAX_TRANSFER,
+        super::tmpfs::max_bytes(),
+        tmpfs_bytes_used,
+        super::tmpfs::MAX_NODES,
+        tmpfs_nodes_used,
     )
 }
 

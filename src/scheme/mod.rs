@@ -1,5 +1,6 @@
 //! Schemes (the `name:` namespaces: `debug:`, `serial2:`, `file:`, `pipe:`, `event:`,
-//! `null:`, `zero:`, `proc:`, `sys:`), open file descriptions and the
+//! `null:`, `zero:`, `proc:`, `sys:`; `file:/tmp` is the writable `tmpfs`
+//! mounted inside `file:`), open file descriptions and the
 //! per-process descriptor table. Every scheme implements `Scheme::open`,
 //! which returns a `Handle`; the descriptor table maps descriptor numbers to
 //! shared descriptions (a handle plus its status flags).
@@ -10,6 +11,7 @@ pub mod initfs;
 pub mod misc;
 pub mod pipe;
 pub mod proc;
+pub mod tmpfs;
 
 use alloc::borrow::Cow;
 use alloc::string::String;
@@ -17,7 +19,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-use syscall::data::Stat;
+use syscall::data::{Stat, StatVfs};
 use syscall::error::*;
 use syscall::flag::{EventFlags, O_ACCMODE, O_APPEND, O_NONBLOCK};
 
@@ -52,6 +54,11 @@ pub trait Handle: Send + Sync {
     fn write(&self, _buf: &[u8], _pos: &mut u64, _nonblock: bool) -> Result<usize> {
         Err(Error::new(EBADF))
     }
+    /// `write` through a description with `O_APPEND`: files write at their
+    /// end (and leave `*pos` after it); other objects as `write`.
+    fn append(&self, buf: &[u8], pos: &mut u64, nonblock: bool) -> Result<usize> {
+        self.write(buf, pos, nonblock)
+    }
     /// The new offset for `lseek`, given the current one.
     fn seek(&self, _pos: u64, _offset: isize, _whence: usize) -> Result<u64> {
         Err(Error::new(ESPIPE))
@@ -76,6 +83,36 @@ pub trait Handle: Send + Sync {
     /// image).
     fn image(&self) -> Result<Cow<'static, [u8]>> {
         Err(Error::new(ENOEXEC))
+    }
+    /// `ftruncate` (the description is open for writing). Objects that
+    /// are not files: `EBADF`, as a Redox scheme without it answers.
+    fn truncate(&self, _len: u64) -> Result<()> {
+        Err(Error::new(EBADF))
+    }
+    /// `fsync`.
+    fn sync(&self) -> Result<()> {
+        Err(Error::new(EBADF))
+    }
+    /// `fstatvfs`.
+    fn statvfs(&self, _st: &mut StatVfs) -> Result<()> {
+        Err(Error::new(EBADF))
+    }
+    /// `fchmod` (`mode`: the permission bits).
+    fn chmod(&self, _mode: u16, _caller: Caller) -> Result<()> {
+        Err(Error::new(EBADF))
+    }
+    /// `fchown` (`u32::MAX`: leave as it is).
+    fn chown(&self, _uid: u32, _gid: u32, _caller: Caller) -> Result<()> {
+        Err(Error::new(EBADF))
+    }
+    /// `futimens` with 0 (now), 1 (access) or 2 (access, modification)
+    /// times as (seconds, nanoseconds).
+    fn utimens(&self, _times: &[(u64, u32)], _caller: Caller) -> Result<()> {
+        Err(Error::new(EBADF))
+    }
+    /// `frename` to `to`, a canonical `scheme:path`.
+    fn rename(&self, _to: &str, _caller: Caller) -> Result<()> {
+        Err(Error::new(EBADF))
     }
 }
 
@@ -293,14 +330,45 @@ fn scheme_named(name: &str) -> Option<&'static dyn Scheme> {
     })
 }
 
-/// Opens `path` (`scheme:rest`; no scheme means `file:`).
-pub fn open(path: &str, flags: usize, creds: Creds, pid: Pid) -> Result<Arc<Description>> {
+/// Where a path leads.
+pub enum Route {
+    /// Inside the `tmpfs` mount: the path below it (`""` for its root,
+    /// `"a/b"` below).
+    Tmp(String),
+    /// `file:` outside the mount (the read-only init filesystem): the
+    /// normalised absolute path.
+    InitFs(String),
+    /// Another scheme and the rest of the path, as given.
+    Other(&'static dyn Scheme, String),
+}
+
+/// Splits `path` (`scheme:rest`; no scheme means `file:`) and routes
+/// `file:` paths (normalised: `.` and `..` resolved) to the mount they are
+/// in.
+pub fn route(path: &str) -> Result<Route> {
     let (scheme, rest) = match path.split_once(':') {
         Some((scheme, rest)) => (scheme, rest),
         None => ("file", path),
     };
+    if scheme == "file" {
+        let normal = tmpfs::normalize(rest);
+        return Ok(match tmpfs::inside(&normal) {
+            Some(sub) => Route::Tmp(String::from(sub)),
+            None => Route::InitFs(normal),
+        });
+    }
     let scheme = scheme_named(scheme).ok_or(Error::new(ENOENT))?;
-    let handle = scheme.open(rest, flags, Caller { pid, creds })?;
+    Ok(Route::Other(scheme, String::from(rest)))
+}
+
+/// Opens `path` (`scheme:rest`; no scheme means `file:`).
+pub fn open(path: &str, flags: usize, creds: Creds, pid: Pid) -> Result<Arc<Description>> {
+    let caller = Caller { pid, creds };
+    let handle = match route(path)? {
+        Route::Tmp(sub) => tmpfs::TmpFs.open(&sub, flags, caller)?,
+        Route::InitFs(path) => initfs::InitFs.open(&path, flags, caller)?,
+        Route::Other(scheme, rest) => scheme.open(&rest, flags, caller)?,
+    };
     Ok(Description::new(handle, flags))
 }
 
@@ -316,3 +384,4 @@ pub fn fill_stat(stat: &mut Stat, mode: u16, size: u64) {
 pub const MODE_CHR: u16 = 0o020000 | 0o666;
 pub const MODE_FIFO: u16 = 0o010000 | 0o600;
 pub const MODE_FILE: u16 = 0o100000 | 0o555;
+pub const MODE_DIR: u16 = 0o040000 | 0o555;
