@@ -722,6 +722,22 @@ fn sigkill_removes_waiter(traced: bool) -> TResult {
     expect_eq("futex waiters after", waiting()?, 0)
 }
 
+/// Makes 24 threads runnable at once (one `FUTEX_WAKE` wakes them all), so
+/// that the scheduler's run queue has grown past anything a check needs
+/// (the stress has 12 threads): its size would otherwise depend on how the
+/// timer interleaved the threads, and the memory baseline with it.
+fn fill_run_queue() -> TResult {
+    const N: usize = 24;
+    WORD_A.store(0, Ordering::SeqCst);
+    let mut handles = Vec::new();
+    for i in 0..N {
+        handles.push(spawn(waiter_a, i % RESULTS.len())?);
+    }
+    wait_for_waiters(N as u64)?;
+    expect_eq("WAKE all", futex_wake(&WORD_A, i32::MAX), Ok(N))?;
+    join_all(handles)
+}
+
 fn main(args: &[&str]) -> i32 {
     let only = &args[1.min(args.len())..];
     let wanted = |name: &str| only.is_empty() || only.contains(&name);
@@ -753,12 +769,11 @@ fn main(args: &[&str]) -> i32 {
             sigkill_removes_waiter(true)
         }),
     ];
-    // Warm-up: one pass of a threaded case without the leak check, so that
-    // lazily grown tables reach their size before the baseline.
     // Warm-up: the threaded and traced cases once without the leak check,
-    // so that lazily grown kernel tables (the run queue, with the stress's
-    // 12 threads; wait lists; session tables) reach their size before the baseline.
-    let warm_up: [Check; 3] = [
+    // so that lazily grown kernel tables (the run queue, wait lists,
+    // session tables) reach their size before the baseline.
+    let warm_up: [Check; 4] = [
+        fill_run_queue,
         pingpong_stress_no_lost_wakeup,
         traced_waiter_woken_while_held,
         || sigkill_removes_waiter(true),
