@@ -28,7 +28,8 @@ use rt::{ensure, Tests};
 use syscall::data::{SigAction, TimeSpec};
 use syscall::error::{Result as SysResult, EAGAIN, EFAULT, EINTR, EINVAL, ESRCH, ETIMEDOUT};
 use syscall::flag::{
-    SigActionFlags, FUTEX_REQUEUE, FUTEX_WAIT, FUTEX_WAIT64, FUTEX_WAKE, O_RDONLY, SIGKILL, SIGUSR1,
+    SigActionFlags, FUTEX_REQUEUE, FUTEX_WAIT, FUTEX_WAIT64, FUTEX_WAKE, O_RDONLY, SIGCHLD,
+    SIGKILL, SIGUSR1,
 };
 use syscall::number::SYS_FUTEX;
 use tracer::{Stopped, Tracer, PTRACE_STOP_POST_SYSCALL, PTRACE_SYSCALL};
@@ -413,6 +414,19 @@ fn requeue_wakes_and_moves() -> TResult {
     expect_eq("futex waiters after", waiting()?, 0)
 }
 
+/// Waits until `pid` is blocked again (it runs once it is woken).
+fn wait_until_blocked(pid: usize) -> TResult {
+    let deadline = now_ms() + HANG_MS;
+    loop {
+        let state = proc_state(pid)?;
+        if state == "blocked" {
+            return Ok(());
+        }
+        ensure!(now_ms() < deadline, "hang: {} stays {}", pid, state);
+        let _ = syscall::sched_yield();
+    }
+}
+
 static HANDLER_HITS: AtomicUsize = AtomicUsize::new(0);
 
 extern "C" fn on_usr1(_sig: usize) {
@@ -437,7 +451,13 @@ fn eintr_by_signal_handler() -> TResult {
     set_usr1(Some(on_usr1))?;
     let result = (|| {
         let handles = start_waiters(1, waiter_a)?;
-        syscall::kill(handles[0].pid(), SIGUSR1).ctx("kill SIGUSR1")?;
+        let tid = handles[0].pid();
+        // A signal that does nothing (SIGCHLD, default: ignore) wakes the
+        // waiter to look, but does not end its wait.
+        syscall::kill(tid, SIGCHLD).ctx("kill SIGCHLD")?;
+        wait_until_blocked(tid)?;
+        expect_eq("futex waiters after SIGCHLD", waiting()?, 1)?;
+        syscall::kill(tid, SIGUSR1).ctx("kill SIGUSR1")?;
         join_all(handles)?;
         expect_eq(
             "the waiter's result",
@@ -525,8 +545,19 @@ fn condvar_notify_all_requeues() -> TResult {
         g.0 = true;
         READY_CV.notify_all();
         // One woken, the others moved onto the mutex word, where they
-        // still sleep until it is unlocked.
-        expect_eq("waiters after notify_all", waiting()?, (N - 1) as u64)?;
+        // sleep until it is unlocked: at least N - 1 stay asleep. (The
+        // woken one may already have run and gone to sleep on the mutex
+        // too, if the timer preempted us.)
+        let w = waiting()?;
+        ensure!(
+            w == (N - 1) as u64 || w == N as u64,
+            "{} futex waiters after notify_all, expected {} or {}",
+            w,
+            N - 1,
+            N
+        );
+        // With the mutex held, all of them end up asleep on it.
+        wait_for_waiters(N as u64)?;
         drop(g);
     }
     join_all(handles)?;
