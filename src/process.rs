@@ -347,6 +347,7 @@ pub fn notify_parent(ppid: Pid) {
 pub fn exit_current(status: usize) -> ! {
     let ctx = context::current();
     let pid = ctx.lock().pid;
+    crate::syscall::futex::on_exit(pid);
     crate::ptrace::on_exit(pid, status);
     let (space, files, actions, ppid) = {
         let mut c = ctx.lock();

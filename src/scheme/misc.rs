@@ -98,7 +98,8 @@ fn limits_text() -> String {
          event_per_queue={}\nevent_per_process={}\ncontexts={}\n\
          contexts_per_user={}\nnested_signals={}\nfexec_args={}\n\
          fexec_arg_bytes={}\ntransfer={}\ntmpfs_bytes={}\n\
-         tmpfs_bytes_used={}\ntmpfs_nodes={}\ntmpfs_nodes_used={}\n",
+         tmpfs_bytes_used={}\ntmpfs_nodes={}\ntmpfs_nodes_used={}\n\
+         futex_waiters={}\nfutex_waiting={}\n",
         heap::size(),
         heap::reserve(),
         heap::free_bytes(),
@@ -118,6 +119,8 @@ fn limits_text() -> String {
         tmpfs_bytes_used,
         super::tmpfs::MAX_NODES,
         tmpfs_nodes_used,
+        crate::syscall::futex::max_waiters(),
+        crate::syscall::futex::waiters(),
     )
 }
 

@@ -4,6 +4,7 @@
 //! says whether `sysretq` is safe.
 
 mod fs;
+pub mod futex;
 mod proc;
 pub mod usermem;
 
@@ -131,6 +132,7 @@ fn simple(nr: usize, a: [usize; 6]) -> Result<usize> {
         }
         SYS_NANOSLEEP => proc::nanosleep(a[0], a[1]),
         SYS_CLOCK_GETTIME => proc::clock_gettime(a[0], a[1]),
+        SYS_FUTEX => futex::futex(a[0], a[1], a[2], a[3], a[4]),
         _ => Err(Error::new(ENOSYS)),
     }
 }

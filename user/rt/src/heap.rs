@@ -1,11 +1,12 @@
-//! The global allocator: a first-fit free list over a static 1 MiB arena, behind a spin lock.
+//! The global allocator: a first-fit free list over a static 1 MiB arena, behind a futex lock.
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::cell::UnsafeCell;
 use core::ptr::{self, NonNull};
-use core::sync::atomic::{AtomicBool, Ordering};
 
 use linked_list_allocator::Heap;
+
+use crate::sync::RawMutex;
 
 /// Size of the heap arena in bytes.
 pub const HEAP_SIZE: usize = 1 << 20;
@@ -19,10 +20,10 @@ unsafe impl Sync for Arena {}
 
 static ARENA: Arena = Arena(UnsafeCell::new([0; HEAP_SIZE]));
 
-/// The heap state guarded by a spin lock; threads created with `CLONE_VM`
+/// The heap state guarded by a futex lock (waiters sleep); threads created with `CLONE_VM`
 /// share it.
 pub struct Allocator {
-    locked: AtomicBool,
+    lock: RawMutex,
     inner: UnsafeCell<Inner>,
 }
 
@@ -31,13 +32,13 @@ struct Inner {
     heap: Heap,
 }
 
-// SAFETY: `inner` is only accessed while `locked` is held (see `with`).
+// SAFETY: `inner` is only accessed while `lock` is held (see `with`).
 unsafe impl Sync for Allocator {}
 
 impl Allocator {
     const fn new() -> Self {
         Allocator {
-            locked: AtomicBool::new(false),
+            lock: RawMutex::new(),
             inner: UnsafeCell::new(Inner {
                 ready: false,
                 heap: Heap::empty(),
@@ -46,15 +47,7 @@ impl Allocator {
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut Heap) -> R) -> R {
-        while self
-            .locked
-            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
-            // Another thread of this address space holds the lock and may be
-            // preempted: give it the CPU instead of spinning out our slice.
-            let _ = syscall::sched_yield();
-        }
+        self.lock.lock();
         // SAFETY: the lock is held, so this is the only reference to `inner`.
         let inner = unsafe { &mut *self.inner.get() };
         if !inner.ready {
@@ -64,7 +57,8 @@ impl Allocator {
             inner.ready = true;
         }
         let r = f(&mut inner.heap);
-        self.locked.store(false, Ordering::Release);
+        // SAFETY: taken above by this call.
+        unsafe { self.lock.unlock() };
         r
     }
 }

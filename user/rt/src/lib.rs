@@ -14,6 +14,7 @@ pub mod heap;
 pub mod io;
 pub mod process;
 pub mod start;
+pub mod sync;
 pub mod test;
 pub mod thread;
 
