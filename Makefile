@@ -4,8 +4,10 @@
 TARGET   := x86_64-unknown-none
 RELEASE  := target/$(TARGET)/release
 KERNEL   := $(RELEASE)/kernel
-# Every folder under user/ with a src/main.rs is a program for /bin.
-USER_PROGRAMS := $(patsubst user/%/src/main.rs,%,$(wildcard user/*/src/main.rs))
+# Every folder under user/ or under a group of it (user/bin, user/tests, ...)
+# with a src/main.rs is a program for /bin, named after its folder.
+USER_PROGRAMS := $(sort $(notdir $(patsubst %/src/main.rs,%,\
+                   $(wildcard user/*/src/main.rs user/*/*/src/main.rs))))
 # Crates that build and test on the host.
 HOST_CRATES   := -p abi -p ptrace-core -p qemu-tests $(if $(wildcard crates/gdb-remote/Cargo.toml),-p gdb-remote)
 UNIT_CRATES   := -p abi -p ptrace-core $(if $(wildcard crates/gdb-remote/Cargo.toml),-p gdb-remote)

@@ -1,6 +1,7 @@
 //! Build script of the kernel: links with `linker.ld`, and embeds every user
-//! program (each folder under `user/` with a `src/main.rs`, built beforehand
-//! by `make build`) in the init filesystem as `/bin/<folder name>`.
+//! program (each folder with a `src/main.rs` under `user/` or one of its
+//! groups, `user/bin/`, `user/tests/`, ...; built beforehand by `make build`)
+//! in the init filesystem as `/bin/<folder name>`.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -21,15 +22,26 @@ fn main() {
         .unwrap_or_else(|_| root.join("target"));
     let bin_dir = target_dir.join("x86_64-unknown-none/release");
 
-    let mut programs: Vec<String> = std::fs::read_dir(root.join("user"))
-        .map(|dir| {
-            dir.filter_map(|e| e.ok())
-                .filter(|e| e.path().join("src/main.rs").exists())
-                .filter_map(|e| e.file_name().into_string().ok())
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut programs = Vec::new();
+    for folder in subfolders(&root.join("user")) {
+        if folder.join("src/main.rs").exists() {
+            programs.push(folder);
+        } else {
+            programs.extend(
+                subfolders(&folder)
+                    .into_iter()
+                    .filter(|f| f.join("src/main.rs").exists()),
+            );
+        }
+    }
+    let mut programs: Vec<String> = programs
+        .iter()
+        .filter_map(|f| f.file_name()?.to_str().map(String::from))
+        .collect();
     programs.sort();
+    if let Some(twice) = programs.windows(2).find(|w| w[0] == w[1]) {
+        panic!("two user programs are named {}", twice[0]);
+    }
 
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo"));
     let mut table = String::from("/// Files of the init filesystem: (path, contents).\n");
@@ -54,6 +66,19 @@ fn main() {
     }
     table.push_str("];\n");
     std::fs::write(out_dir.join("initfs.rs"), table).expect("OUT_DIR is writable");
+}
+
+/// The folders directly inside `dir` (none if it cannot be read).
+fn subfolders(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// A copy of `binary` without debug sections (the guest never reads them;

@@ -85,6 +85,7 @@ pub unsafe fn parse(paddr: u64) -> Result<BootInfo, &'static str> {
         // into RAM covered by the direct map; reads stop at the NUL or the
         // buffer's size.
         while n < MAX_CMDLINE && unsafe { *p.add(n) } != 0 {
+            // SAFETY: the same byte the loop condition just read.
             boot.cmdline[n] = unsafe { *p.add(n) };
             n += 1;
         }

@@ -1,5 +1,5 @@
 //! Contract v1.2, sections 1, 2 and 6: the permission rule, session
-//! ownership and the event cap (`user/test-ptrace-v12`, run as pid 1).
+//! ownership and the event cap (`user/tests/test-ptrace-v12`, run as pid 1).
 
 use qemu_tests::Boot;
 
