@@ -19,8 +19,10 @@ mod ptrace;
 mod sched;
 mod scheme;
 mod selftest;
+mod sync;
 mod syscall;
 mod time;
+mod usermode;
 
 use core::panic::PanicInfo;
 

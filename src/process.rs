@@ -9,7 +9,7 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
-use spin::Mutex;
+use crate::sync::Mutex;
 use syscall::error::*;
 use syscall::flag::{CloneFlags, WaitFlags, SIGCHLD};
 
@@ -330,7 +330,9 @@ pub fn notify_parent(ppid: Pid) {
 }
 
 /// Ends the current context with `status` (a wait status). Never returns.
-pub fn exit_current(status: usize) -> ! {
+/// Called only by the boundary (`usermode`), at the top of the context's
+/// kernel stack: nothing of the context's own is left below to be dropped.
+pub(crate) fn exit_current(status: usize) -> ! {
     let ctx = context::current();
     let pid = ctx.lock().pid;
     crate::ptrace::on_exit(pid, status);

@@ -2,20 +2,21 @@
 //! from the timer, sleeping, and the switch between contexts (kernel stack,
 //! FPU state, fs/gs bases, address space). One CPU; the kernel runs with
 //! interrupts off, so a context only leaves the CPU where it calls
-//! `switch_away` or on the way back to user mode.
+//! `switch_away` (to block or yield) or on the way back to user mode
+//! (`preempt_if_due`, called by `usermode`). The scheduler calls neither
+//! ptrace nor signals.
 
 use alloc::collections::VecDeque;
 use alloc::string::String;
 use core::sync::atomic::{AtomicBool, Ordering};
 
-use spin::Mutex;
+use crate::sync::{class, Mutex};
 
 use crate::arch::switch::{read_user_bases, switch_stacks, write_user_bases};
-use crate::arch::trap_frame::TrapFrame;
 use crate::context::{self, ArchState, Pid, State};
 use crate::memory::paging;
 
-static RUN_QUEUE: Mutex<VecDeque<Pid>> = Mutex::new(VecDeque::new());
+static RUN_QUEUE: Mutex<VecDeque<Pid>, { class::RUN_QUEUE }> = Mutex::new(VecDeque::new());
 static NEED_RESCHED: AtomicBool = AtomicBool::new(false);
 
 /// Puts `pid` at the back of the run queue (if it can run).
@@ -38,28 +39,17 @@ pub fn wake(pid: Pid) {
     if c.state == State::Blocked {
         c.state = State::Runnable;
     }
-    let runnable = c.state == State::Runnable && !c.held;
+    let runnable = c.state == State::Runnable && !c.ptrace.is_held();
     drop(c);
     if runnable {
         enqueue(pid);
     }
 }
 
-/// Lets a new context run.
+/// Lets a context run: puts it on the run queue (a new context, or one
+/// ptrace releases).
 pub fn start_context(pid: Pid) {
     enqueue(pid);
-}
-
-/// Sets or clears the ptrace freeze of `pid`.
-pub fn set_held(pid: Pid, held: bool) {
-    let Some(ctx) = context::get(pid) else { return };
-    let mut c = ctx.lock();
-    c.held = held;
-    let runnable = c.state == State::Runnable && !held;
-    drop(c);
-    if runnable {
-        enqueue(pid);
-    }
 }
 
 pub fn mark_current_blocked() {
@@ -85,7 +75,7 @@ fn pick_next() -> Pid {
         };
         if let Some(ctx) = context::get(pid) {
             let c = ctx.lock();
-            if c.state == State::Runnable && !c.held {
+            if c.state == State::Runnable && !c.ptrace.is_held() {
                 return pid;
             }
         }
@@ -95,6 +85,7 @@ fn pick_next() -> Pid {
 /// Leaves the CPU to the next runnable context; returns when this context
 /// is scheduled again (never, if it has exited).
 pub fn switch_away() {
+    crate::sync::assert_none_held("switch_away");
     let prev_pid = context::current_pid();
     let next_pid = pick_next();
     if next_pid == prev_pid {
@@ -115,8 +106,8 @@ pub fn switch_away() {
             None => paging::activate_kernel_tables(),
         }
     }
-    // No reference may stay on this stack: an exiting context never comes
-    // back to drop it.
+    // The two `Arc`s go before the switch: a context that has exited is
+    // never switched back to.
     drop((prev, next));
     // SAFETY: the ArchState boxes live as long as their contexts, and a
     // context is only freed once reaped, never while it is current or
@@ -136,15 +127,27 @@ pub fn switch_away() {
     }
 }
 
-/// Timer interrupt: wake sleepers, poll the console, and end the time
-/// slice of a context interrupted in user mode.
-pub fn timer_tick(frame: &mut TrapFrame) {
+/// Timer interrupt (from either mode): wake sleepers, poll the console.
+pub fn timer_tick() {
     wake_sleepers();
     crate::scheme::debug::poll_input();
-    if frame.is_from_user() {
-        NEED_RESCHED.store(true, Ordering::Relaxed);
-        return_to_user(frame);
+}
+
+/// The timer interrupted user mode: the running context's slice is over;
+/// it leaves the CPU on its way back (`preempt_if_due`).
+pub fn end_time_slice() {
+    NEED_RESCHED.store(true, Ordering::Relaxed);
+}
+
+/// On the way back to user mode: if the time slice ended, gives the CPU to
+/// the next runnable context (staying runnable) and returns true once this
+/// one runs again.
+pub fn preempt_if_due() -> bool {
+    if NEED_RESCHED.swap(false, Ordering::Relaxed) {
+        yield_now();
+        return true;
     }
+    false
 }
 
 /// Sleepers are few: a scan of the table each tick is cheap enough.
@@ -165,26 +168,6 @@ fn wake_sleepers() {
             wake(pid);
         }
     }
-}
-
-/// Work due before any return to user mode: signal delivery and a pending
-/// reschedule.
-pub fn return_to_user(frame: &mut TrapFrame) {
-    loop {
-        crate::context::signal::deliver_pending(frame, None);
-        if NEED_RESCHED.swap(false, Ordering::Relaxed) {
-            yield_now();
-            continue;
-        }
-        break;
-    }
-    crate::ptrace::before_user_return(frame);
-}
-
-/// An exception in user mode becomes a signal.
-pub fn user_exception(frame: &mut TrapFrame) {
-    crate::context::signal::exception_signal(frame);
-    return_to_user(frame);
 }
 
 /// What the boot thread does once user space exists: run whatever is

@@ -19,16 +19,24 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-use spin::Mutex;
+use crate::sync::{class, Mutex};
 
 use crate::arch::switch::FxArea;
 use crate::arch::trap_frame::TrapFrame;
 use crate::memory::kstack::KernelStack;
 use crate::memory::paging::AddressSpace;
+use crate::ptrace::PtraceState;
 use crate::scheme::FileTable;
 use signal::{SignalActions, SignalState};
 
 pub type Pid = usize;
+
+/// The running context must end with this wait status (`SIGKILL`, a fatal
+/// signal, `exit`). Stops and signal delivery return it instead of exiting
+/// where they are; it travels up as `Err` to the boundary (`usermode`),
+/// the one place a context exits, with nothing of its own on the stack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Exit(pub usize);
 
 /// User and group ids.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -80,9 +88,10 @@ impl ArchState {
         self.kstack.top()
     }
 
-    /// The user registers saved on entry to the kernel: every entry from user
-    /// mode builds its frame at the top of the kernel stack.
-    pub fn user_frame(&self) -> *mut TrapFrame {
+    /// Where the user registers are saved on entry to the kernel: every
+    /// entry from user mode builds its frame at the top of the kernel
+    /// stack. Private: `Context::user_frame` is the safe way in.
+    fn user_frame_ptr(&self) -> *mut TrapFrame {
         (self.kstack_top() - core::mem::size_of::<TrapFrame>() as u64) as *mut TrapFrame
     }
 }
@@ -101,8 +110,6 @@ pub struct Context {
     /// non-root caller opened stops working once this moves.
     pub creds_epoch: u64,
     pub state: State,
-    /// Frozen by ptrace (attach stop or a ptrace stop): never scheduled.
-    pub held: bool,
     /// Set by a job-control stop signal, cleared by `SIGCONT`/`SIGKILL`.
     pub job_stopped: Option<usize>,
     /// A job-control stop (`Some(sig)`) or continue (`Some(0)`) not yet
@@ -110,35 +117,31 @@ pub struct Context {
     pub unreported_stop: Option<usize>,
     pub arch: Box<ArchState>,
     /// None only for the idle context.
-    pub space: Option<Arc<Mutex<AddressSpace>>>,
-    pub files: Arc<Mutex<FileTable>>,
-    pub actions: Arc<Mutex<SignalActions>>,
+    pub space: Option<SpaceRef>,
+    pub files: FilesRef,
+    pub actions: ActionsRef,
     pub signals: SignalState,
     /// For `nanosleep`: when to wake (monotonic ns).
     pub wake_at: Option<u64>,
     /// Bumped whenever the context is woken; a waiter compares it.
     pub wakeups: u64,
-    /// Pid of the tracer, 0 if untraced.
-    pub tracer: Pid,
-    /// The kernel set TF in the user rflags to single-step (hidden from
-    /// `regs/int`).
-    pub kernel_tf: bool,
-    /// A signal handler was entered during this kernel entry (a
-    /// single-stepped tracee stops at its first instruction).
-    pub handler_entered: bool,
-    /// This kernel entry is a `syscall` instruction executed under the
-    /// kernel's single-step: the step ends when the call returns.
-    pub stepped_syscall: bool,
-    /// A tracer wrote the registers: return with `iretq`, never `sysretq`.
-    pub force_iret: bool,
+    /// Ptrace's state of this context (held, tracer, single-stepping).
+    pub ptrace: PtraceState,
     /// Created by `clone(CLONE_VFORK)`: its parent waits until this turns
     /// false (at the child's successful `fexec` or its exit).
     pub vfork_pending: bool,
 }
 
-pub type ContextRef = Arc<Mutex<Context>>;
+pub type ContextRef = Arc<Mutex<Context, { class::CONTEXT }>>;
+/// An address space, shared by threads (`CLONE_VM`).
+pub type SpaceRef = Arc<Mutex<AddressSpace, { class::SPACE }>>;
+/// A descriptor table, shared with `CLONE_FILES`.
+pub type FilesRef = Arc<Mutex<FileTable, { class::FILES }>>;
+/// Signal actions, shared with `CLONE_SIGHAND`.
+pub type ActionsRef = Arc<Mutex<SignalActions, { class::ACTIONS }>>;
 
-static CONTEXTS: Mutex<BTreeMap<Pid, ContextRef>> = Mutex::new(BTreeMap::new());
+static CONTEXTS: Mutex<BTreeMap<Pid, ContextRef>, { class::CONTEXTS }> =
+    Mutex::new(BTreeMap::new());
 static CURRENT: AtomicUsize = AtomicUsize::new(0);
 static NEXT_PID: AtomicUsize = AtomicUsize::new(1);
 
@@ -191,7 +194,38 @@ pub fn init_idle() {
     set_current(0);
 }
 
+/// The context is running (on this CPU, or later on another one): its
+/// saved user registers are not there to read or write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Running;
+
 impl Context {
+    /// The user registers this context saved on its last entry to the
+    /// kernel, or `Err(Running)` if it is running: only a context that is
+    /// switched out (blocked, held, runnable but not on a CPU) has a frame
+    /// nothing else is using.
+    pub fn user_frame(&self) -> Result<&TrapFrame, Running> {
+        if self.pid == current_pid() {
+            return Err(Running);
+        }
+        // SAFETY: a context that is not running entered the kernel (or was
+        // created) with its frame at the top of its own kernel stack, which
+        // lives as long as the context; nothing writes the frame while it
+        // is switched out except through `user_frame_mut`, which needs the
+        // context's lock held mutably, so no `&mut` aliases this `&`.
+        Ok(unsafe { &*self.arch.user_frame_ptr() })
+    }
+
+    /// As `user_frame`, to change the registers the context resumes with.
+    pub fn user_frame_mut(&mut self) -> Result<&mut TrapFrame, Running> {
+        if self.pid == current_pid() {
+            return Err(Running);
+        }
+        // SAFETY: as in `user_frame`; `&mut self` makes this the only
+        // reference to the frame for as long as it lives.
+        Ok(unsafe { &mut *self.arch.user_frame_ptr() })
+    }
+
     /// A runnable, untraced context with no pending signals.
     fn new(
         pid: Pid,
@@ -199,8 +233,8 @@ impl Context {
         name: String,
         creds: Creds,
         arch: Box<ArchState>,
-        files: Arc<Mutex<FileTable>>,
-        actions: Arc<Mutex<SignalActions>>,
+        files: FilesRef,
+        actions: ActionsRef,
     ) -> Context {
         Context {
             pid,
@@ -210,7 +244,6 @@ impl Context {
             creds_changed: false,
             creds_epoch: 0,
             state: State::Runnable,
-            held: false,
             job_stopped: None,
             unreported_stop: None,
             arch,
@@ -220,11 +253,7 @@ impl Context {
             signals: SignalState::default(),
             wake_at: None,
             wakeups: 0,
-            tracer: 0,
-            kernel_tf: false,
-            handler_entered: false,
-            stepped_syscall: false,
-            force_iret: false,
+            ptrace: PtraceState::default(),
             vfork_pending: false,
         }
     }
@@ -235,9 +264,9 @@ pub struct Spawn {
     pub ppid: Pid,
     pub name: String,
     pub creds: Creds,
-    pub space: Arc<Mutex<AddressSpace>>,
-    pub files: Arc<Mutex<FileTable>>,
-    pub actions: Arc<Mutex<SignalActions>>,
+    pub space: SpaceRef,
+    pub files: FilesRef,
+    pub actions: ActionsRef,
     pub signal_mask: u64,
     pub fx: FxArea,
     pub fs_base: u64,

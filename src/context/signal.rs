@@ -2,7 +2,9 @@
 //! actions (terminate, ignore, stop, continue), delivery to user handlers on
 //! the way back to user mode, and `sigreturn`. The registers a handler
 //! interrupted are kept in the kernel (a stack of saved states), not on the
-//! user stack, so a handler cannot forge them.
+//! user stack, so a handler cannot forge them. Delivery never ends the
+//! process itself: it returns `Err(Exit)` and the boundary (`usermode`),
+//! the one place a context exits, does it.
 
 use alloc::vec::Vec;
 
@@ -10,7 +12,7 @@ use syscall::flag::*;
 
 use crate::arch::switch::FxArea;
 use crate::arch::trap_frame::TrapFrame;
-use crate::context::{self, Pid, State};
+use crate::context::{self, Exit, Pid, State};
 use crate::memory::paging::USER_END;
 use crate::sched;
 
@@ -141,7 +143,7 @@ pub fn send(pid: Pid, sig: usize) {
         }
         SIGKILL => {
             c.job_stopped = None;
-            release_hold = c.held;
+            release_hold = c.ptrace.is_held();
         }
         s if bit(s) & STOP_SIGNALS != 0 => c.signals.pending &= !bit(SIGCONT),
         _ => {}
@@ -149,14 +151,15 @@ pub fn send(pid: Pid, sig: usize) {
     drop(c);
     if release_hold {
         crate::ptrace::on_sigkill(pid);
-        sched::set_held(pid, false);
     }
     sched::wake(pid);
 }
 
-/// Turns a user-mode CPU exception into its signal (page fault `SIGSEGV`,
-/// `#UD` `SIGILL`, divide error `SIGFPE`, `int3` `SIGTRAP`, ...).
-pub fn exception_signal(frame: &mut TrapFrame) {
+/// The signal a user-mode CPU exception becomes (page fault `SIGSEGV`,
+/// `#UD` `SIGILL`, divide error `SIGFPE`, `int3` `SIGTRAP`, ...) and makes
+/// pending: the boundary (`usermode`) asks ptrace first whether the trap was
+/// a breakpoint or a single step of its own.
+pub fn exception_signal(frame: &TrapFrame) {
     let sig = match frame.vector {
         0 | 16 | 19 => SIGFPE,
         1 | 3 => SIGTRAP,
@@ -164,15 +167,6 @@ pub fn exception_signal(frame: &mut TrapFrame) {
         17 => SIGBUS,
         _ => SIGSEGV,
     };
-    if frame.vector == 3 {
-        // `int3` traps after the instruction; report the byte itself.
-        if crate::ptrace::breakpoint_trap(frame) {
-            return;
-        }
-    }
-    if frame.vector == 1 && crate::ptrace::debug_trap(frame) {
-        return;
-    }
     crate::debug!(
         "pid {}: {} at rip {:#x} -> signal {}",
         context::current_pid(),
@@ -199,16 +193,22 @@ fn force(sig: usize) {
 
 /// Delivers pending, unblocked signals before returning to user mode.
 /// `in_syscall` is the call that is returning, if any: a handler then runs
-/// inside that call, whose exit comes after `sigreturn`. Returns true if a
-/// handler was set up.
-pub fn deliver_pending(frame: &mut TrapFrame, in_syscall: Option<InterruptedSyscall>) -> bool {
+/// inside that call, whose exit comes after `sigreturn`. Returns
+/// `Ok(true)` if a handler was set up, `Ok(false)` if none was, and
+/// `Err(Exit)` when a signal ends the process (`SIGKILL`, a default action
+/// of terminate, a handler that cannot be entered): the caller unwinds to
+/// the boundary, which exits.
+pub fn deliver_pending(
+    frame: &mut TrapFrame,
+    in_syscall: Option<InterruptedSyscall>,
+) -> Result<bool, Exit> {
     loop {
         let (sig, action) = {
             let ctx = context::current();
             let mut c = ctx.lock();
             let deliverable = c.signals.pending & !(c.signals.mask & !UNBLOCKABLE);
             if deliverable == 0 {
-                return false;
+                return Ok(false);
             }
             let sig = deliverable.trailing_zeros() as usize + 1;
             c.signals.pending &= !bit(sig);
@@ -216,10 +216,10 @@ pub fn deliver_pending(frame: &mut TrapFrame, in_syscall: Option<InterruptedSysc
             (sig, action)
         };
         if sig == SIGKILL {
-            crate::process::exit_current(sig);
+            return Err(Exit(sig));
         }
         let mut action = action;
-        match crate::ptrace::signal_stop(frame, sig, action.handler) {
+        match crate::ptrace::signal_stop(frame, sig, action.handler)? {
             crate::ptrace::SignalVerdict::Deliver => {}
             crate::ptrace::SignalVerdict::Discard => continue,
         }
@@ -233,7 +233,7 @@ pub fn deliver_pending(frame: &mut TrapFrame, in_syscall: Option<InterruptedSysc
             SIG_IGN => continue,
             SIG_DFL => match default_action(sig) {
                 DefaultAction::Ignore | DefaultAction::Continue => continue,
-                DefaultAction::Terminate => crate::process::exit_current(sig),
+                DefaultAction::Terminate => return Err(Exit(sig)),
                 DefaultAction::Stop => {
                     job_stop(sig);
                     continue;
@@ -241,11 +241,11 @@ pub fn deliver_pending(frame: &mut TrapFrame, in_syscall: Option<InterruptedSysc
             },
             handler => {
                 if setup_handler(frame, sig, handler, action, in_syscall) {
-                    return true;
+                    return Ok(true);
                 }
                 // No usable stack, handlers nested too deep or no heap
                 // for the saved state: the process cannot run its handler.
-                crate::process::exit_current(SIGSEGV);
+                return Err(Exit(SIGSEGV));
             }
         }
     }
@@ -287,8 +287,7 @@ fn job_stop(sig: usize) {
 
 /// Points the frame at the handler: `rdi` = signal, return address = the
 /// restorer, below the interrupted stack (past its 128-byte red zone).
-/// False when that is impossible (the caller kills the process; it holds
-/// no reference then, so nothing leaks).
+/// False when that is impossible (the process is then killed).
 fn setup_handler(
     frame: &mut TrapFrame,
     sig: usize,
@@ -351,7 +350,7 @@ fn setup_handler(
     if action.flags & SigActionFlags::SA_RESETHAND.bits() != 0 {
         c.actions.lock().0[sig].handler = SIG_DFL;
     }
-    c.handler_entered = true;
+    c.ptrace.note_handler_entered();
     drop(c);
     frame.rip = handler as u64;
     frame.rsp = sp;

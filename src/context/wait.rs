@@ -6,13 +6,13 @@
 
 use alloc::vec::Vec;
 
-use spin::{Mutex, MutexGuard};
+use crate::sync::{class, Mutex};
 
 use super::{current_pid, Pid};
 use crate::sched;
 
 pub struct WaitCondition {
-    waiters: Mutex<Vec<Pid>>,
+    waiters: Mutex<Vec<Pid>, { class::WAITERS }>,
 }
 
 impl Default for WaitCondition {
@@ -30,7 +30,7 @@ impl WaitCondition {
 
     /// Blocks the current context until `notify_all` (or a signal) wakes it;
     /// `guard` is released only once the context is on the list.
-    pub fn wait<T>(&self, guard: MutexGuard<'_, T>) {
+    pub fn wait<G>(&self, guard: G) {
         let pid = current_pid();
         self.waiters.lock().push(pid);
         sched::mark_current_blocked();

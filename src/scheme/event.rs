@@ -16,7 +16,7 @@ use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-use spin::Mutex;
+use crate::sync::{class, Mutex};
 use syscall::data::{Event, Stat};
 use syscall::error::*;
 use syscall::flag::EventFlags;
@@ -58,7 +58,7 @@ impl Drop for Registration {
 }
 
 struct EventQueue {
-    registrations: Mutex<Vec<Registration>>,
+    registrations: Mutex<Vec<Registration>, { class::EVENT_QUEUE }>,
 }
 
 fn word(bytes: &[u8], index: usize) -> usize {

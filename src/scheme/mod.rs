@@ -84,7 +84,7 @@ pub struct Description {
     pub handle: Arc<dyn Handle>,
     /// `O_ACCMODE`, `O_NONBLOCK` and `O_APPEND` bits.
     pub flags: AtomicUsize,
-    pub pos: spin::Mutex<u64>,
+    pub pos: crate::sync::Mutex<u64, { crate::sync::class::OFFSET }>,
 }
 
 impl Description {
@@ -92,7 +92,7 @@ impl Description {
         Arc::new(Description {
             handle,
             flags: AtomicUsize::new(flags & (O_ACCMODE | O_NONBLOCK | O_APPEND)),
-            pos: spin::Mutex::new(0),
+            pos: crate::sync::Mutex::new(0),
         })
     }
 

@@ -13,7 +13,7 @@ use alloc::collections::{BTreeMap, VecDeque};
 use alloc::string::String;
 use alloc::sync::Arc;
 
-use spin::Mutex;
+use crate::sync::{class, Mutex};
 use syscall::data::Stat;
 use syscall::error::*;
 use syscall::flag::EventFlags;
@@ -34,7 +34,7 @@ pub fn user_pipe_limit() -> usize {
 }
 
 /// Pipe-buffer bytes charged to each uid (entries at zero are removed).
-static CHARGED: Mutex<BTreeMap<u32, usize>> = Mutex::new(BTreeMap::new());
+static CHARGED: Mutex<BTreeMap<u32, usize>, { class::PIPE_CHARGES }> = Mutex::new(BTreeMap::new());
 
 /// Bytes `uid`'s pipes may still grow by.
 fn user_room(uid: u32) -> usize {
@@ -78,7 +78,7 @@ struct PipeState {
 struct Pipe {
     /// Real uid of the creator: who the buffer is charged to.
     owner: u32,
-    state: Mutex<PipeState>,
+    state: Mutex<PipeState, { class::OBJECT }>,
     changed: WaitCondition,
 }
 

@@ -9,14 +9,14 @@ use syscall::flag::*;
 
 use super::usermem::{check_writable, copy_in, copy_out, read_str, MAX_TRANSFER};
 use crate::context;
-use crate::scheme::{self, Description, FileTable};
+use crate::scheme::{self, Description};
 
 /// Heap a call that makes a descriptor may allocate: the object, its
 /// description and the table's growth (paths are admitted as they are
 /// copied in).
 const NEW_FD_HEAP: usize = 4096;
 
-fn files() -> Arc<spin::Mutex<FileTable>> {
+fn files() -> crate::context::FilesRef {
     context::current().lock().files.clone()
 }
 
