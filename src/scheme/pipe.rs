@@ -237,7 +237,7 @@ impl Handle for WriteEnd {
             let room = PIPE_CAPACITY - state.data.len();
             if room > 0 {
                 let n = self.0.make_room(&mut state, room.min(buf.len()))?;
-                state.data.extend(&buf[..n]);
+                state.data.extend(buf.iter().take(n));
                 drop(state);
                 self.0.notify();
                 return Ok(n);

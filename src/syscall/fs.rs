@@ -59,7 +59,7 @@ pub fn read(fd: usize, buf: usize, len: usize) -> Result<usize> {
     let mut pos = *d.pos.lock();
     let n = d.handle.read(&mut data, &mut pos, d.nonblocking())?;
     *d.pos.lock() = pos;
-    copy_out(buf, &data[..n])?;
+    copy_out(buf, data.get(..n).ok_or(Error::new(EIO))?)?;
     Ok(n)
 }
 
@@ -166,7 +166,7 @@ pub fn fpath(fd: usize, buf: usize, len: usize) -> Result<usize> {
     let d = description(fd)?;
     let path = d.handle.path();
     let n = path.len().min(len);
-    copy_out(buf, &path.as_bytes()[..n])?;
+    copy_out(buf, path.as_bytes().get(..n).ok_or(Error::new(EIO))?)?;
     Ok(n)
 }
 

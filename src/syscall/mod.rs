@@ -2,6 +2,10 @@
 //! (ptrace stops, signal delivery, the way back to user mode) is the
 //! boundary's: see `crate::usermode`.
 
+// User input flows through here: no unwrap, no unchecked indexing
+// (each exception is a local `#[allow]` with its reason).
+#![warn(clippy::unwrap_used, clippy::indexing_slicing)]
+
 mod fs;
 mod proc;
 pub mod usermem;

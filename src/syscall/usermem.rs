@@ -115,3 +115,11 @@ pub fn read_str(addr: usize, len: usize) -> Result<String> {
     let bytes = copy_in(addr, len)?;
     String::from_utf8(bytes).map_err(|_| Error::new(EINVAL))
 }
+
+/// The little-endian 64-bit word number `index` of `bytes`, if it is
+/// all there (records copied in from user space are parsed with this).
+pub fn le_u64(bytes: &[u8], index: usize) -> Option<u64> {
+    let start = index.checked_mul(8)?;
+    let word = bytes.get(start..)?.first_chunk::<8>()?;
+    Some(u64::from_le_bytes(*word))
+}

@@ -39,7 +39,9 @@ impl Handle for MemFile {
             return Ok(0);
         }
         let len = regs::check_mem_range(*pos, buf.len()).map_err(err)?;
-        let n = space.lock().read(*pos, &mut buf[..len]);
+        let n = space
+            .lock()
+            .read(*pos, buf.get_mut(..len).ok_or(err(EINVAL))?);
         if n == 0 {
             return Err(err(EFAULT));
         }
@@ -54,7 +56,9 @@ impl Handle for MemFile {
             return Ok(0);
         }
         let len = regs::check_mem_range(*pos, buf.len()).map_err(err)?;
-        let n = space.lock().write(*pos, &buf[..len], true);
+        let n = space
+            .lock()
+            .write(*pos, buf.get(..len).ok_or(err(EINVAL))?, true);
         if n == 0 {
             return Err(err(EFAULT));
         }
@@ -97,12 +101,12 @@ impl StopFile {
 impl Handle for StopFile {
     fn read(&self, buf: &mut [u8], _pos: &mut u64, _nonblock: bool) -> Result<usize> {
         self.grant.check()?;
-        if buf.len() < StopInfo::SIZE {
+        let Some(out) = buf.get_mut(..StopInfo::SIZE) else {
             return Err(err(EINVAL));
-        }
+        };
         live_context(self.grant.pid).ok_or(err(ESRCH))?;
         let info = crate::ptrace::stop_info(self.grant.pid);
-        buf[..StopInfo::SIZE].copy_from_slice(&info.to_bytes());
+        out.copy_from_slice(&info.to_bytes());
         Ok(StopInfo::SIZE)
     }
 

@@ -163,7 +163,9 @@ impl Handle for RegsFile {
         self.grant.check()?;
         regs::check_regs_read_len(buf.len(), self.size()).map_err(err)?;
         let bytes = self.read_bytes()?;
-        buf[..bytes.len()].copy_from_slice(&bytes);
+        buf.get_mut(..bytes.len())
+            .ok_or(err(EINVAL))?
+            .copy_from_slice(&bytes);
         Ok(bytes.len())
     }
 
