@@ -7,7 +7,6 @@
 //! ptrace nor signals.
 
 use alloc::collections::VecDeque;
-use alloc::string::String;
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use crate::sync::{class, Mutex};
@@ -127,10 +126,9 @@ pub fn switch_away() {
     }
 }
 
-/// Timer interrupt (from either mode): wake sleepers, poll the console.
+/// Timer interrupt (from either mode): wake sleepers.
 pub fn timer_tick() {
     wake_sleepers();
-    crate::scheme::debug::poll_input();
 }
 
 /// The timer interrupted user mode: the running context's slice is over;
@@ -170,9 +168,9 @@ fn wake_sleepers() {
     }
 }
 
-/// What the boot thread does once user space exists: run whatever is
-/// runnable, halt when nothing is.
-fn idle_loop() -> ! {
+/// What the boot thread does once user space exists (it is the idle
+/// context, pid 0): run whatever is runnable, halt when nothing is.
+pub fn idle_loop() -> ! {
     loop {
         if RUN_QUEUE.lock().is_empty() {
             x86_64::instructions::interrupts::enable_and_hlt();
@@ -182,23 +180,3 @@ fn idle_loop() -> ! {
         }
     }
 }
-
-/// Starts pid 1 from `init` (program and arguments) and becomes the idle
-/// context.
-pub fn start(init: &[String]) -> ! {
-    crate::arch::syscall_init();
-    context::init_idle();
-    let default = [String::from(DEFAULT_INIT)];
-    let argv = if init.is_empty() { &default[..] } else { init };
-    match crate::process::spawn_init(argv) {
-        Ok(pid) => crate::info!("started pid {} ({})", pid, argv[0]),
-        Err(e) => {
-            crate::error!("cannot start init {:?}: {}", argv[0], e);
-            crate::exit::exit_qemu(crate::exit::ExitCode::Failure)
-        }
-    }
-    idle_loop()
-}
-
-/// pid 1 when the command line names none.
-pub const DEFAULT_INIT: &str = "/bin/init";

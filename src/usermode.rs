@@ -82,7 +82,7 @@ fn syscall_path(frame: &mut TrapFrame) -> Flow {
             Outcome::Exit(status) => return Err(Exit(status)),
         };
         if let Some(call) = returning {
-            if !signal::deliver_pending(frame, Some(call))? {
+            if !deliver_signals(frame, Some(call))? {
                 crate::ptrace::syscall_exit_stop(frame, call)?;
             }
         }
@@ -128,12 +128,37 @@ fn exception(frame: &mut TrapFrame) -> Flow {
 /// trap flag as the tracer wants it.
 fn way_back(frame: &mut TrapFrame) -> Flow {
     loop {
-        signal::deliver_pending(frame, None)?;
+        deliver_signals(frame, None)?;
         if !crate::sched::preempt_if_due() {
             break;
         }
     }
     crate::ptrace::before_user_return(frame)
+}
+
+/// Delivers pending, unblocked signals: for each, `SIGKILL` exits at once;
+/// any other goes through the ptrace signal stop (where the tracer may
+/// discard it), then its action. `in_syscall` is the call that is
+/// returning, if any: a handler then runs inside it. Returns true if a
+/// handler was set up (the rest stay pending until it returns).
+fn deliver_signals(
+    frame: &mut TrapFrame,
+    in_syscall: Option<InterruptedSyscall>,
+) -> Result<bool, Exit> {
+    use crate::ptrace::SignalVerdict;
+    while let Some((sig, action)) = signal::take_deliverable() {
+        if sig == syscall::flag::SIGKILL {
+            return Err(Exit(sig));
+        }
+        match crate::ptrace::signal_stop(frame, sig, action.handler)? {
+            SignalVerdict::Discard => continue,
+            SignalVerdict::Deliver => {}
+        }
+        if signal::act(frame, sig, in_syscall)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// `sysretq` restores rip from rcx and rflags from r11, and faults in

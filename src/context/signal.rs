@@ -2,8 +2,9 @@
 //! actions (terminate, ignore, stop, continue), delivery to user handlers on
 //! the way back to user mode, and `sigreturn`. The registers a handler
 //! interrupted are kept in the kernel (a stack of saved states), not on the
-//! user stack, so a handler cannot forge them. Delivery never ends the
-//! process itself: it returns `Err(Exit)` and the boundary (`usermode`),
+//! user stack, so a handler cannot forge them. The order of delivery (the
+//! ptrace signal stop first) is the boundary's (`usermode`); this module
+//! never ends the process itself: it returns `Err(Exit)` and the boundary,
 //! the one place a context exits, does it.
 
 use alloc::vec::Vec;
@@ -191,84 +192,73 @@ fn force(sig: usize) {
     c.signals.pending |= bit(sig);
 }
 
-/// Delivers pending, unblocked signals before returning to user mode.
-/// `in_syscall` is the call that is returning, if any: a handler then runs
-/// inside that call, whose exit comes after `sigreturn`. Returns
-/// `Ok(true)` if a handler was set up, `Ok(false)` if none was, and
-/// `Err(Exit)` when a signal ends the process (`SIGKILL`, a default action
-/// of terminate, a handler that cannot be entered): the caller unwinds to
-/// the boundary, which exits.
-pub fn deliver_pending(
+/// Takes the next pending, unblocked signal off the current context's
+/// pending set, with its action as it stands now. The boundary
+/// (`usermode::deliver_signals`) runs the ptrace signal stop on it, then
+/// `act`.
+pub fn take_deliverable() -> Option<(usize, Action)> {
+    let ctx = context::current();
+    let mut c = ctx.lock();
+    let deliverable = c.signals.pending & !(c.signals.mask & !UNBLOCKABLE);
+    if deliverable == 0 {
+        return None;
+    }
+    let sig = deliverable.trailing_zeros() as usize + 1;
+    c.signals.pending &= !bit(sig);
+    let action = c.actions.lock().0[sig];
+    Some((sig, action))
+}
+
+/// Carries out `sig`'s action (re-read: a thread sharing the actions may
+/// have changed it during a signal stop). `in_syscall` is the call that
+/// is returning, if any: a handler then runs inside that call, whose exit
+/// comes after `sigreturn`. Returns `Ok(true)` if a handler was set up,
+/// `Ok(false)` if the signal was ignored or stopped the process for job
+/// control, and `Err(Exit)` when it ends the process (a default action of
+/// terminate, a handler that cannot be entered): the caller unwinds to the
+/// boundary, which exits.
+pub fn act(
     frame: &mut TrapFrame,
+    sig: usize,
     in_syscall: Option<InterruptedSyscall>,
 ) -> Result<bool, Exit> {
-    loop {
-        let (sig, action) = {
-            let ctx = context::current();
-            let mut c = ctx.lock();
-            let deliverable = c.signals.pending & !(c.signals.mask & !UNBLOCKABLE);
-            if deliverable == 0 {
-                return Ok(false);
+    let Some(action) = current_action(sig) else {
+        return Ok(false);
+    };
+    match action.handler {
+        SIG_IGN => Ok(false),
+        SIG_DFL => match default_action(sig) {
+            DefaultAction::Ignore | DefaultAction::Continue => Ok(false),
+            DefaultAction::Terminate => Err(Exit(sig)),
+            DefaultAction::Stop => {
+                job_stop(sig);
+                Ok(false)
             }
-            let sig = deliverable.trailing_zeros() as usize + 1;
-            c.signals.pending &= !bit(sig);
-            let action = c.actions.lock().0[sig];
-            (sig, action)
-        };
-        if sig == SIGKILL {
-            return Err(Exit(sig));
-        }
-        let mut action = action;
-        match crate::ptrace::signal_stop(frame, sig, action.handler)? {
-            crate::ptrace::SignalVerdict::Deliver => {}
-            crate::ptrace::SignalVerdict::Discard => continue,
-        }
-        // The tracer may have changed the action meanwhile? No: actions
-        // change only through the process's own sigaction; re-read anyway in
-        // case a handler in another thread changed it.
-        if let Some(a) = current_action(sig) {
-            action = a;
-        }
-        match action.handler {
-            SIG_IGN => continue,
-            SIG_DFL => match default_action(sig) {
-                DefaultAction::Ignore | DefaultAction::Continue => continue,
-                DefaultAction::Terminate => return Err(Exit(sig)),
-                DefaultAction::Stop => {
-                    job_stop(sig);
-                    continue;
-                }
-            },
-            handler => {
-                if setup_handler(frame, sig, handler, action, in_syscall) {
-                    return Ok(true);
-                }
-                // No usable stack, handlers nested too deep or no heap
-                // for the saved state: the process cannot run its handler.
-                return Err(Exit(SIGSEGV));
-            }
-        }
+        },
+        handler if setup_handler(frame, sig, handler, action, in_syscall) => Ok(true),
+        // No usable stack, handlers nested too deep or no heap for the
+        // saved state: the process cannot run its handler.
+        _ => Err(Exit(SIGSEGV)),
     }
 }
 
 fn current_action(sig: usize) -> Option<Action> {
     let ctx = context::current();
     let c = ctx.lock();
-    let a = c.actions.lock().0[sig];
-    Some(a)
+    let a = c.actions.lock().0.get(sig).copied();
+    a
 }
 
 /// Stops the current context for job control until `SIGCONT` or
 /// `SIGKILL`; the parent's `waitpid(WUNTRACED)` sees the stop.
 fn job_stop(sig: usize) {
-    let ppid = {
+    {
         let ctx = context::current();
         let mut c = ctx.lock();
         c.job_stopped = Some(sig);
         c.unreported_stop = Some(sig);
-        c.ppid
-    };
-    crate::process::notify_parent(ppid);
+    }
+    super::wait::CHILD_EVENTS.notify_all();
     loop {
         {
             let ctx = context::current();

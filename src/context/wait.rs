@@ -11,6 +11,18 @@ use crate::sync::{class, Mutex};
 use super::{current_pid, Pid};
 use crate::sched;
 
+/// Notified whenever a child exits or stops: `waitpid` waits here.
+pub static CHILD_EVENTS: WaitCondition = WaitCondition::new();
+
+/// Notified whenever a handle's readiness may have changed (a pipe, the
+/// console, a trace session): `event:` queues wait here.
+pub static READINESS_CHANGED: WaitCondition = WaitCondition::new();
+
+/// Wakes every `event:` queue waiting for a change of readiness.
+pub fn readiness_changed() {
+    READINESS_CHANGED.notify_all();
+}
+
 pub struct WaitCondition {
     waiters: Mutex<Vec<Pid>, { class::WAITERS }>,
 }

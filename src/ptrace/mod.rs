@@ -159,7 +159,7 @@ impl TraceSession {
     /// Wakes a blocked tracer and anyone watching its handle's readiness.
     pub fn wake_tracer(&self) {
         self.tracer_queue.notify_all();
-        crate::scheme::readiness_changed();
+        crate::context::wait::readiness_changed();
     }
 
     /// Lets the held tracee run again.

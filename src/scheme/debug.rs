@@ -74,7 +74,7 @@ impl Port {
         drop(input);
         if got {
             self.ready.notify_all();
-            super::readiness_changed();
+            crate::context::wait::readiness_changed();
         }
     }
 }

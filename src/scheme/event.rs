@@ -21,7 +21,8 @@ use syscall::data::{Event, Stat};
 use syscall::error::*;
 use syscall::flag::EventFlags;
 
-use super::{fill_stat, Caller, Description, Handle, Scheme, MODE_CHR, READINESS_CHANGED};
+use super::{fill_stat, Caller, Description, Handle, Scheme, MODE_CHR};
+use crate::context::wait::READINESS_CHANGED;
 
 pub const EVENT_SIZE: usize = core::mem::size_of::<Event>();
 const _: () = assert!(EVENT_SIZE == 24);

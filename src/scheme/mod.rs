@@ -25,7 +25,6 @@ use syscall::data::Stat;
 use syscall::error::*;
 use syscall::flag::{EventFlags, O_ACCMODE, O_APPEND, O_NONBLOCK};
 
-use crate::context::wait::WaitCondition;
 use crate::context::{Creds, Pid};
 
 /// Most descriptors one process may have open.
@@ -276,14 +275,6 @@ pub fn may_block(nonblock: bool) -> Result<()> {
         return Err(Error::new(EINTR));
     }
     Ok(())
-}
-
-/// Notified whenever a handle's readiness may have changed; `event:`
-/// queues wait here.
-pub static READINESS_CHANGED: WaitCondition = WaitCondition::new();
-
-pub fn readiness_changed() {
-    READINESS_CHANGED.notify_all();
 }
 
 fn scheme_named(name: &str) -> Option<&'static dyn Scheme> {

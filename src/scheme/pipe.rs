@@ -101,7 +101,7 @@ pub fn new_pipe(owner: u32) -> (Arc<dyn Handle>, Arc<dyn Handle>) {
 impl Pipe {
     fn notify(&self) {
         self.changed.notify_all();
-        super::readiness_changed();
+        crate::context::wait::readiness_changed();
     }
 
     /// Makes room in the buffer for up to `want` more bytes (at least one),

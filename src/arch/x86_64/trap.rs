@@ -153,11 +153,12 @@ pub extern "C" fn dispatch(frame: &mut TrapFrame) {
 }
 
 /// The timer's work in either mode: acknowledge, count the tick, wake
-/// sleepers.
+/// sleepers, poll the console's input.
 pub fn timer_interrupt() {
     super::apic::end_of_interrupt();
     crate::time::tick();
     crate::sched::timer_tick();
+    crate::scheme::debug::poll_input();
 }
 
 fn kernel_exception(frame: &mut TrapFrame) {
