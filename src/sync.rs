@@ -76,9 +76,11 @@ const CLASSES: [(&str, u8); 15] = [
 /// How many levels there are (the per-CPU counters).
 pub const LEVELS: usize = 16;
 
-/// Per-CPU: how many locks of each level this CPU holds.
+/// Per-CPU: which levels this CPU holds locks of, and how many of each.
 #[derive(Debug)]
 pub struct HeldLocks {
+    /// Bit `l` set: at least one lock of level `l` is held.
+    mask: u32,
     count: [u16; LEVELS],
     /// The class last taken at each level (for the panic message).
     last: [u8; LEVELS],
@@ -87,50 +89,67 @@ pub struct HeldLocks {
 impl HeldLocks {
     pub const fn new() -> HeldLocks {
         HeldLocks {
+            mask: 0,
             count: [0; LEVELS],
             last: [0; LEVELS],
         }
     }
 }
 
-fn class_info(class: u8) -> (&'static str, usize) {
-    let (name, level) = CLASSES
-        .get(class as usize)
-        .copied()
-        .unwrap_or(("unknown", 0));
-    (name, level as usize)
+/// The name and level of `class` (level 0 for an unknown class, which the
+/// compile-time check in `Mutex::LEVEL` rules out).
+const fn class_info(class: u8) -> (&'static str, usize) {
+    let (name, level) = CLASSES[class as usize % CLASSES.len()];
+    (name, level as usize % LEVELS)
 }
 
-/// Records that this CPU takes a lock of `class`; panics, naming both
-/// locks, if it already holds one of a higher level.
+/// Records that this CPU takes a lock of `class` (at `level`); panics,
+/// naming both locks, if it already holds one of a higher level. The
+/// common path is a shift and a test.
 #[track_caller]
-fn acquire(class: u8) {
-    let (name, level) = class_info(class);
+#[inline]
+fn acquire(class: u8, level: usize) {
     let at = core::panic::Location::caller();
     percpu::with_held_locks(|held| {
-        if let Some(outer) = (level + 1..LEVELS).find(|&l| held.count[l] > 0) {
-            let (held_name, held_level) = class_info(held.last[outer]);
-            panic!(
-                "lock order violated: taking `{name}` (level {level}) while holding \
-                 `{held_name}` (level {held_level}), at {at}"
-            );
+        if held.mask >> (level + 1) != 0 {
+            out_of_order(held, class, at);
         }
-        held.count[level] += 1;
-        held.last[level] = class;
+        held.mask |= 1 << level;
+        held.count[level % LEVELS] += 1;
+        held.last[level % LEVELS] = class;
     });
 }
 
-fn release(class: u8) {
-    let (_, level) = class_info(class);
-    percpu::with_held_locks(|held| held.count[level] -= 1);
+#[cold]
+fn out_of_order(held: &HeldLocks, class: u8, at: &core::panic::Location<'_>) -> ! {
+    let (name, level) = class_info(class);
+    let outer = (u32::BITS - 1 - held.mask.leading_zeros()) as usize;
+    let (held_name, held_level) = class_info(held.last[outer % LEVELS]);
+    panic!(
+        "lock order violated: taking `{name}` (level {level}) while holding \
+         `{held_name}` (level {held_level}), at {at}"
+    );
+}
+
+#[inline]
+fn release(level: usize) {
+    percpu::with_held_locks(|held| {
+        let count = &mut held.count[level % LEVELS];
+        *count -= 1;
+        if *count == 0 {
+            held.mask &= !(1 << level);
+        }
+    });
 }
 
 /// Panics if this CPU holds any ordered lock: nothing may be held across a
 /// context switch (the next context would inherit it).
+#[inline]
 pub fn assert_none_held(at: &str) {
     percpu::with_held_locks(|held| {
-        if let Some(level) = (0..LEVELS).find(|&l| held.count[l] > 0) {
-            let (name, _) = class_info(held.last[level]);
+        if held.mask != 0 {
+            let level = held.mask.trailing_zeros() as usize;
+            let (name, _) = class_info(held.last[level % LEVELS]);
             panic!("lock `{name}` held across a context switch ({at})");
         }
     });
@@ -142,6 +161,12 @@ pub struct Mutex<T, const CLASS: u8> {
 }
 
 impl<T, const CLASS: u8> Mutex<T, CLASS> {
+    /// The class's level, checked at compile time to exist.
+    const LEVEL: usize = {
+        assert!((CLASS as usize) < CLASSES.len() && (CLASSES[CLASS as usize].1 as usize) < LEVELS);
+        CLASSES[CLASS as usize].1 as usize
+    };
+
     pub const fn new(value: T) -> Self {
         Mutex {
             inner: spin::Mutex::new(value),
@@ -156,7 +181,7 @@ impl<T, const CLASS: u8> Mutex<T, CLASS> {
     /// Takes the lock, checking the order first.
     #[track_caller]
     pub fn lock(&self) -> MutexGuard<'_, T, CLASS> {
-        acquire(CLASS);
+        acquire(CLASS, Self::LEVEL);
         MutexGuard {
             inner: self.inner.lock(),
         }
@@ -189,7 +214,7 @@ impl<T, const CLASS: u8> DerefMut for MutexGuard<'_, T, CLASS> {
 
 impl<T, const CLASS: u8> Drop for MutexGuard<'_, T, CLASS> {
     fn drop(&mut self) {
-        release(CLASS);
+        release(Mutex::<T, CLASS>::LEVEL);
     }
 }
 

@@ -47,6 +47,7 @@ pub fn set_kernel_stack(top: u64) {
 }
 
 /// Runs `f` on this CPU's count of held ordered locks.
+#[inline]
 pub fn with_held_locks<R>(f: impl FnOnce(&mut HeldLocks) -> R) -> R {
     // SAFETY: one CPU, and the kernel runs with interrupts off except in
     // the idle loop's `hlt`, where no lock is held and this is not running;
