@@ -3,11 +3,13 @@
 //! context's kernel stack, saved CPU state, credentials, signal state and
 //! references to its address space, descriptor table and signal actions.
 //!
-//! Lock order (outer first; the full list is in docs/design.md): event-queue
-//! registrations, ptrace sessions, the `CONTEXTS` table, one `Context`, its
-//! address space / file table / signal actions, one object's state (pipe,
-//! console input), wait lists and the run queue. A context lock is never
-//! held across a context switch.
+//! Every lock here is ordered (`crate::sync`, checked at run time; the list
+//! is in docs/design.md): the `CONTEXTS` table, then one `Context`, then its
+//! address space / file table / signal actions. A context's ptrace state is
+//! the ptrace module's `PtraceState`; its saved user registers are reached
+//! only through `Context::user_frame`, which refuses a running context.
+//! `Exit` is how a stop or a signal asks the boundary (`usermode`) to end
+//! the running context.
 
 pub mod signal;
 pub mod wait;

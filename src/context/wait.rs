@@ -2,7 +2,8 @@
 //! The waiter is enqueued before the lock it was given is released, so a
 //! notification sent right after the release cannot be missed. Waiters
 //! always loop on their own condition (and on pending signals): a wake-up is
-//! a hint, not a promise.
+//! a hint, not a promise. Also the two kernel-wide conditions: a child
+//! changed (`waitpid`) and a handle's readiness changed (`event:`).
 
 use alloc::vec::Vec;
 

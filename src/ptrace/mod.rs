@@ -1,16 +1,20 @@
-//! The in-kernel ptrace subsystem: trace sessions and the hooks the entry
-//! paths call. The state machine itself (what a stop means, which op
+//! The in-kernel ptrace subsystem, the backend of `proc:`
+//! (`scheme/proc/`): trace sessions (`TraceSession`), the stops the
+//! boundary (`usermode`) runs, and each context's `PtraceState`
+//! (`state.rs`). The state machine itself (what a stop means, which op
 //! matches which stop, the event queue, held clone children) is
 //! `ptrace_core::session::Session`; this module stores one per traced
 //! process with its two wait queues, and carries out what the session
 //! decides: holding and resuming the tracee, waking the tracer, the trap
-//! flag for single-stepping.
+//! flag for single-stepping. A stop never ends the context: `SIGKILL` at a
+//! stop returns `Err(Exit(SIGKILL))` to the boundary.
 //!
-//! A held tracee is frozen through its context's `held` flag (the scheduler
-//! never runs it) and, at stops it reaches itself, also waits on the
-//! session's tracee queue. Lock order (see docs/design.md): `SESSIONS`,
-//! then a session's mutex, then contexts; a session lock is never taken
-//! while a context lock is held.
+//! A held tracee is frozen through its `PtraceState`'s `held` (the
+//! scheduler never runs it; only `set_held` changes it) and, at stops it
+//! reaches itself, also waits on the session's tracee queue. Calls only
+//! `context` and `sched`. Locks (checked, `crate::sync`): `SESSIONS`, then
+//! a session's mutex, then contexts; a session lock is never taken while a
+//! context lock is held.
 
 mod state;
 
