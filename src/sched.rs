@@ -105,9 +105,10 @@ pub fn switch_away() {
             None => paging::activate_kernel_tables(),
         }
     }
-    // The two `Arc`s go before the switch: a context that has exited is
-    // never switched back to.
-    drop((prev, next));
+    // No `Arc` stays on this stack (a context that has exited is never
+    // switched back to): `next` goes to the CPU's current context.
+    drop(prev);
+    context::set_current(next_pid, next);
     // SAFETY: the ArchState boxes live as long as their contexts, and a
     // context is only freed once reaped, never while it is current or
     // switched out mid-way. Interrupts are off and no lock is held across
@@ -121,7 +122,6 @@ pub fn switch_away() {
         write_user_bases(na.fs_base, na.gs_base);
         crate::arch::gdt::set_kernel_stack(na.kstack_top());
         crate::arch::percpu::set_kernel_stack(na.kstack_top());
-        context::set_current(next_pid);
         switch_stacks(&mut pa.rsp, na.rsp);
     }
 }

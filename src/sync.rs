@@ -1,14 +1,15 @@
 //! Ordered locks: every lock the written lock order covers (docs/design.md,
-//! "Lock order") is a `Mutex<T, CLASS>` whose class is part of its type.
-//! Each class has a level; a path may take a lock only while every lock it
-//! already holds has a level at or below the new one's (outer locks first,
+//! "Lock order") is a `Mutex<T, LEVEL>` whose level is part of its type
+//! (`class`). A path may take a lock only while every lock it already
+//! holds has a level at or below the new one's (outer locks first,
 //! skipping levels is fine, going back up is not). The check runs in every
 //! build, the kernel the tests boot included: taking a lock out of order
 //! panics with a message naming both locks. Locks of one level may nest
 //! (two contexts in a switch); a lock is never held across a context
 //! switch (`assert_none_held`, called by the scheduler).
 //!
-//! What a CPU holds is counted per level in that CPU's per-CPU block
+//! What a CPU holds is counted per level (four bits a level: at most 15
+//! nested locks of one level, two in practice) in that CPU's per-CPU block
 //! (`arch::percpu`), never in a global: ready for more CPUs.
 //!
 //! Locks outside the order (leaves that take no other lock: the heap, the
@@ -19,7 +20,8 @@ use core::ops::{Deref, DerefMut};
 
 use crate::arch::percpu;
 
-/// The lock classes, outer first. The number is the index in `CLASSES`.
+/// The lock levels, outer first: a lock's level is its class (one kind of
+/// lock per level, so the checker names the exact locks).
 pub mod class {
     /// A description's file offset (held across the handle's `seek`).
     pub const OFFSET: u8 = 0;
@@ -54,92 +56,75 @@ pub mod class {
     pub const TEST_INNER: u8 = 14;
 }
 
-/// Name and level of each class (indexed by class).
-const CLASSES: [(&str, u8); 15] = [
-    ("description offset", 0),
-    ("event queue registrations", 1),
-    ("trace session table", 2),
-    ("trace session", 3),
-    ("object state (pipe, console input)", 4),
-    ("pipe charges", 5),
-    ("context table", 6),
-    ("context", 7),
-    ("address space", 8),
-    ("descriptor table", 8),
-    ("signal actions", 8),
-    ("wait list", 9),
-    ("run queue", 10),
-    ("self-test outer lock", 14),
-    ("self-test inner lock", 15),
+/// The name of each level.
+const NAMES: [&str; LEVELS] = [
+    "description offset",
+    "event queue registrations",
+    "trace session table",
+    "trace session",
+    "object state (pipe, console input)",
+    "pipe charges",
+    "context table",
+    "context",
+    "address space",
+    "descriptor table",
+    "signal actions",
+    "wait list",
+    "run queue",
+    "self-test outer lock",
+    "self-test inner lock",
 ];
 
-/// How many levels there are (the per-CPU counters).
-pub const LEVELS: usize = 16;
+/// How many levels there are.
+pub const LEVELS: usize = 15;
 
-/// Per-CPU: which levels this CPU holds locks of, and how many of each.
+/// Bits per level in `HeldLocks` (up to 15 nested locks of one level).
+const BITS: usize = 4;
+
+/// Per-CPU: how many locks of each level this CPU holds, four bits per
+/// level (level `l` in bits `4l..4l+4`). Checking, counting and releasing
+/// are each a shift and one arithmetic operation.
 #[derive(Debug)]
-pub struct HeldLocks {
-    /// Bit `l` set: at least one lock of level `l` is held.
-    mask: u32,
-    count: [u16; LEVELS],
-    /// The class last taken at each level (for the panic message).
-    last: [u8; LEVELS],
-}
+pub struct HeldLocks(u64);
 
 impl HeldLocks {
     pub const fn new() -> HeldLocks {
-        HeldLocks {
-            mask: 0,
-            count: [0; LEVELS],
-            last: [0; LEVELS],
-        }
+        HeldLocks(0)
     }
 }
 
-/// The name and level of `class` (level 0 for an unknown class, which the
-/// compile-time check in `Mutex::LEVEL` rules out).
-const fn class_info(class: u8) -> (&'static str, usize) {
-    let (name, level) = CLASSES[class as usize % CLASSES.len()];
-    (name, level as usize % LEVELS)
+fn name(level: usize) -> &'static str {
+    NAMES.get(level).copied().unwrap_or("unknown")
 }
 
-/// Records that this CPU takes a lock of `class` (at `level`); panics,
-/// naming both locks, if it already holds one of a higher level. The
-/// common path is a shift and a test.
+/// Records that this CPU takes a lock of `level`; panics, naming both
+/// locks, if it already holds one of a higher level.
 #[track_caller]
 #[inline]
-fn acquire(class: u8, level: usize) {
+fn acquire(level: usize) {
     let at = core::panic::Location::caller();
     percpu::with_held_locks(|held| {
-        if held.mask >> (level + 1) != 0 {
-            out_of_order(held, class, at);
+        if held.0 >> (BITS * (level + 1)) != 0 {
+            out_of_order(held.0, level, at);
         }
-        held.mask |= 1 << level;
-        held.count[level % LEVELS] += 1;
-        held.last[level % LEVELS] = class;
+        held.0 += 1 << (BITS * level);
     });
 }
 
 #[cold]
-fn out_of_order(held: &HeldLocks, class: u8, at: &core::panic::Location<'_>) -> ! {
-    let (name, level) = class_info(class);
-    let outer = (u32::BITS - 1 - held.mask.leading_zeros()) as usize;
-    let (held_name, held_level) = class_info(held.last[outer % LEVELS]);
+fn out_of_order(held: u64, level: usize, at: &core::panic::Location<'_>) -> ! {
+    // The innermost level held: the highest non-zero group of bits.
+    let outer = (u64::BITS - 1 - held.leading_zeros()) as usize / BITS;
     panic!(
-        "lock order violated: taking `{name}` (level {level}) while holding \
-         `{held_name}` (level {held_level}), at {at}"
+        "lock order violated: taking `{}` (level {level}) while holding `{}` (level {outer}), at {at}",
+        name(level),
+        name(outer)
     );
 }
 
 #[inline]
 fn release(level: usize) {
-    percpu::with_held_locks(|held| {
-        let count = &mut held.count[level % LEVELS];
-        *count -= 1;
-        if *count == 0 {
-            held.mask &= !(1 << level);
-        }
-    });
+    percpu::with_held_locks(|held| held.0 -= 1 << (BITS * level));
 }
 
 /// Panics if this CPU holds any ordered lock: nothing may be held across a
@@ -147,15 +132,14 @@ fn release(level: usize) {
 #[inline]
 pub fn assert_none_held(at: &str) {
     percpu::with_held_locks(|held| {
-        if held.mask != 0 {
-            let level = held.mask.trailing_zeros() as usize;
-            let (name, _) = class_info(held.last[level % LEVELS]);
-            panic!("lock `{name}` held across a context switch ({at})");
+        if held.0 != 0 {
+            let level = held.0.trailing_zeros() as usize / BITS;
+            panic!("lock `{}` held across a context switch ({at})", name(level));
         }
     });
 }
 
-/// A spin lock of class `CLASS` (see `class`).
+/// A spin lock at level `CLASS` (see `class`).
 pub struct Mutex<T, const CLASS: u8> {
     inner: spin::Mutex<T>,
 }
@@ -163,8 +147,8 @@ pub struct Mutex<T, const CLASS: u8> {
 impl<T, const CLASS: u8> Mutex<T, CLASS> {
     /// The class's level, checked at compile time to exist.
     const LEVEL: usize = {
-        assert!((CLASS as usize) < CLASSES.len() && (CLASSES[CLASS as usize].1 as usize) < LEVELS);
-        CLASSES[CLASS as usize].1 as usize
+        assert!((CLASS as usize) < LEVELS && LEVELS * BITS <= 64);
+        CLASS as usize
     };
 
     pub const fn new(value: T) -> Self {
@@ -181,7 +165,7 @@ impl<T, const CLASS: u8> Mutex<T, CLASS> {
     /// Takes the lock, checking the order first.
     #[track_caller]
     pub fn lock(&self) -> MutexGuard<'_, T, CLASS> {
-        acquire(CLASS, Self::LEVEL);
+        acquire(Self::LEVEL);
         MutexGuard {
             inner: self.inner.lock(),
         }
@@ -220,8 +204,8 @@ impl<T, const CLASS: u8> Drop for MutexGuard<'_, T, CLASS> {
 
 /// Self-test `lock-order`: takes the outer test lock inside the inner one.
 /// The checker must panic ("lock order violated: taking `self-test outer
-/// lock` ... while holding `self-test inner lock` ..."); returning is a
-/// failure.
+/// lock` (level 13) while holding `self-test inner lock` (level 14) ...");
+/// returning is a failure.
 pub fn selftest_break_order() -> Result<(), alloc::string::String> {
     static OUTER: Mutex<(), { class::TEST_OUTER }> = Mutex::new(());
     static INNER: Mutex<(), { class::TEST_INNER }> = Mutex::new(());

@@ -36,16 +36,16 @@ type Flow = Result<(), Exit>;
 /// Called by the `syscall` entry stub with the saved user registers.
 /// Returns true when `sysretq` may be used to return.
 pub extern "C" fn syscall(frame: &mut TrapFrame) -> bool {
-    if let Err(Exit(status)) = syscall_path(frame) {
-        crate::process::exit_current(status);
+    match syscall_path(frame) {
+        Ok(registers_written) => !registers_written && sysret_safe(frame),
+        Err(Exit(status)) => crate::process::exit_current(status),
     }
-    !crate::ptrace::take_force_iret() && sysret_safe(frame)
 }
 
 /// Called by the interrupt entry (`arch::trap::dispatch`) for an interrupt
 /// or exception taken in user mode. Always returns with `iretq`.
 pub fn trap(frame: &mut TrapFrame) {
-    if let Err(Exit(status)) = trap_path(frame) {
+    if let Err(Exit(status)) = trap_path(frame).map(drop) {
         crate::process::exit_current(status);
     }
 }
@@ -54,13 +54,14 @@ pub fn trap(frame: &mut TrapFrame) {
 /// entry stub `switch::new_context_start`, which calls this). Returns with
 /// `iretq`.
 pub extern "C" fn first_return(frame: &mut TrapFrame) {
-    if let Err(Exit(status)) = way_back(frame) {
+    if let Err(Exit(status)) = way_back(frame).map(drop) {
         crate::process::exit_current(status);
     }
 }
 
 /// One system call, from entry stop to exit stop, then the way back.
-fn syscall_path(frame: &mut TrapFrame) -> Flow {
+/// `Ok(true)`: a tracer wrote the registers (return with `iretq`).
+fn syscall_path(frame: &mut TrapFrame) -> Result<bool, Exit> {
     crate::ptrace::on_user_entry(frame);
     let skipped = crate::ptrace::syscall_entry_stop(frame)?;
     if !skipped {
@@ -90,8 +91,9 @@ fn syscall_path(frame: &mut TrapFrame) -> Flow {
     way_back(frame)
 }
 
-/// An interrupt or exception from user mode, then the way back.
-fn trap_path(frame: &mut TrapFrame) -> Flow {
+/// An interrupt or exception from user mode, then the way back (always
+/// `iretq`).
+fn trap_path(frame: &mut TrapFrame) -> Result<bool, Exit> {
     use crate::arch::idt::{SPURIOUS_VECTOR, TIMER_VECTOR};
     crate::ptrace::on_user_entry(frame);
     match frame.vector {
@@ -125,8 +127,9 @@ fn exception(frame: &mut TrapFrame) -> Flow {
 
 /// Work due before any return to user mode: pending signals and a due
 /// reschedule (until neither is left), then the single-step stop and the
-/// trap flag as the tracer wants it.
-fn way_back(frame: &mut TrapFrame) -> Flow {
+/// trap flag as the tracer wants it. `Ok(true)`: a tracer wrote the
+/// registers.
+fn way_back(frame: &mut TrapFrame) -> Result<bool, Exit> {
     loop {
         deliver_signals(frame, None)?;
         if !crate::sched::preempt_if_due() {

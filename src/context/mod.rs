@@ -19,6 +19,7 @@ use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::sync::{class, Mutex};
@@ -151,16 +152,45 @@ pub fn current_pid() -> Pid {
     CURRENT.load(Ordering::Relaxed)
 }
 
-pub(crate) fn set_current(pid: Pid) {
+/// The running context, kept by the CPU so that `current()` needs neither
+/// the table's lock nor a lookup (it is on every way back to user mode).
+struct CurrentContext(UnsafeCell<Option<ContextRef>>);
+
+// SAFETY: one CPU; the cell is written only by `set_current` (the
+// scheduler, interrupts off) and read by `current`, and neither runs in an
+// interrupt handler that could interrupt the other (the kernel runs with
+// interrupts off outside the idle loop's `hlt`).
+unsafe impl Sync for CurrentContext {}
+
+static CURRENT_CONTEXT: CurrentContext = CurrentContext(UnsafeCell::new(None));
+
+/// Makes `ctx` (pid `pid`) the running context. The one it replaces is
+/// still in the table (a context leaves it only when reaped, never while
+/// it runs), so dropping this reference to it frees nothing.
+pub(crate) fn set_current(pid: Pid, ctx: ContextRef) {
     CURRENT.store(pid, Ordering::Relaxed);
+    // SAFETY: see `CurrentContext`: nothing else reads or writes the cell
+    // meanwhile, and no reference into it outlives `current`.
+    unsafe { *CURRENT_CONTEXT.0.get() = Some(ctx) };
 }
 
 pub fn get(pid: Pid) -> Option<ContextRef> {
+    // The running context is always in the table (a context leaves it only
+    // when reaped, which never happens while it runs): no lookup for it.
+    if pid == current_pid() {
+        // SAFETY: see `CurrentContext`; the reference ends with the clone.
+        if let Some(ctx) = unsafe { (*CURRENT_CONTEXT.0.get()).clone() } {
+            return Some(ctx);
+        }
+    }
     CONTEXTS.lock().get(&pid).cloned()
 }
 
+/// The running context.
 pub fn current() -> ContextRef {
-    get(current_pid()).expect("the current context is in the table")
+    // SAFETY: see `CurrentContext`; the reference ends with the clone.
+    let cached = unsafe { (*CURRENT_CONTEXT.0.get()).clone() };
+    cached.expect("a context is running once the idle context exists")
 }
 
 /// Every context (a snapshot of the table).
@@ -192,8 +222,9 @@ pub fn init_idle() {
         files,
         actions,
     );
-    CONTEXTS.lock().insert(0, Arc::new(Mutex::new(ctx)));
-    set_current(0);
+    let ctx = Arc::new(Mutex::new(ctx));
+    CONTEXTS.lock().insert(0, ctx.clone());
+    set_current(0, ctx);
 }
 
 /// The context is running (on this CPU, or later on another one): its

@@ -251,16 +251,19 @@ impl StopOutcome {
 
 /// Runs the current context through a stop point: asks the session, and
 /// if it holds, waits until the tracer resumes it (or `SIGKILL`).
-fn stop_here(decide: impl Fn(&mut Session) -> StopDecision) -> Result<bool, Exit> {
-    wait_at_stop(decide).into_flow()
+fn stop_here(
+    tracee: &TraceSession,
+    decide: impl Fn(&mut Session) -> StopDecision,
+) -> Result<bool, Exit> {
+    wait_at_stop(tracee, decide).into_flow()
 }
 
 /// The body of `stop_here`.
-fn wait_at_stop(decide: impl Fn(&mut Session) -> StopDecision) -> StopOutcome {
-    let pid = context::current_pid();
-    let Some(tracee) = session_of(pid) else {
-        return StopOutcome::Resumed;
-    };
+fn wait_at_stop(
+    tracee: &TraceSession,
+    decide: impl Fn(&mut Session) -> StopDecision,
+) -> StopOutcome {
+    let pid = tracee.pid;
     loop {
         let mut session = tracee.session.lock();
         let (generation, retry) = match decide(&mut session) {
@@ -275,7 +278,7 @@ fn wait_at_stop(decide: impl Fn(&mut Session) -> StopDecision) -> StopOutcome {
             StopDecision::WaitThenRetry { generation } => (generation, true),
             StopDecision::WaitForRoom => {
                 drop(session);
-                if !wait_for_room(&tracee) {
+                if !wait_for_room(tracee) {
                     return StopOutcome::Killed;
                 }
                 continue;
@@ -333,9 +336,9 @@ fn info(frame: &TrapFrame) -> StopInfo {
 /// Syscall entry stop. Returns `Ok(true)` if the tracer skipped the call
 /// (`PTRACE_SYSEMU`): `rax` is then the result, and there is no exit stop.
 pub fn syscall_entry_stop(frame: &mut TrapFrame) -> Result<bool, Exit> {
-    if current_session().is_none() {
+    let Some(tracee) = current_session() else {
         return Ok(false);
-    }
+    };
     let stop = StopInfo {
         nr: frame.rax,
         args: [
@@ -343,21 +346,21 @@ pub fn syscall_entry_stop(frame: &mut TrapFrame) -> Result<bool, Exit> {
         ],
         ..info(frame)
     };
-    stop_here(|s| s.stop_point(StopKind::PreSyscall, stop))
+    stop_here(&tracee, |s| s.stop_point(StopKind::PreSyscall, stop))
 }
 
 /// Syscall exit stop for `call`, with the result in `rax`.
 pub fn syscall_exit_stop(frame: &mut TrapFrame, call: InterruptedSyscall) -> Result<(), Exit> {
-    if current_session().is_none() {
+    let Some(tracee) = current_session() else {
         return Ok(());
-    }
+    };
     let stop = StopInfo {
         nr: call.nr as u64,
         args: call.args.map(|a| a as u64),
         ret: frame.rax,
         ..info(frame)
     };
-    stop_here(|s| s.stop_point(StopKind::PostSyscall, stop)).map(drop)
+    stop_here(&tracee, |s| s.stop_point(StopKind::PostSyscall, stop)).map(drop)
 }
 
 pub enum SignalVerdict {
@@ -372,37 +375,41 @@ pub fn signal_stop(
     sig: usize,
     handler: usize,
 ) -> Result<SignalVerdict, Exit> {
-    if current_session().is_none() {
+    let Some(tracee) = current_session() else {
         return Ok(SignalVerdict::Deliver);
-    }
+    };
     let stop = StopInfo {
         signal: sig as u64,
         handler: handler as u64,
         ..info(frame)
     };
-    Ok(if stop_here(|s| s.stop_point(StopKind::Signal, stop))? {
-        SignalVerdict::Discard
-    } else {
-        SignalVerdict::Deliver
-    })
+    Ok(
+        if stop_here(&tracee, |s| s.stop_point(StopKind::Signal, stop))? {
+            SignalVerdict::Discard
+        } else {
+            SignalVerdict::Deliver
+        },
+    )
 }
 
 /// `int3` in user mode (`rip` just past it). A traced process is held with
 /// `rip` on the `int3` byte and gets no `SIGTRAP`; returns `Ok(false)` when
 /// untraced.
 pub fn breakpoint_trap(frame: &mut TrapFrame) -> Result<bool, Exit> {
-    let active = current_session().is_some_and(|tracee| {
+    let Some(tracee) = current_session().filter(|tracee| {
         let session = tracee.session.lock();
         !session.tracee_exited() && !session.is_detached()
-    });
+    }) else {
+        return Ok(false);
+    };
     // Only the one-byte `int3` (0xCC) is a breakpoint; `int 3` (CD 03)
     // gets SIGTRAP like any other trap.
-    if !active || user_byte(frame.rip.wrapping_sub(1)) != Some(0xCC) {
+    if user_byte(frame.rip.wrapping_sub(1)) != Some(0xCC) {
         return Ok(false);
     }
     frame.rip = frame.rip.wrapping_sub(1);
     let stop = info(frame);
-    stop_here(|s| s.breakpoint_trap(stop))?;
+    stop_here(&tracee, |s| s.breakpoint_trap(stop))?;
     Ok(true)
 }
 
@@ -418,18 +425,17 @@ fn user_byte(addr: u64) -> Option<u8> {
 /// for becomes a single-step stop; returns false for anything else (the
 /// caller sends `SIGTRAP`).
 pub fn debug_trap(frame: &mut TrapFrame) -> Result<bool, Exit> {
-    let pid = context::current_pid();
     let kernel_tf = context::current().lock().ptrace.kernel_tf();
-    if !kernel_tf || session_of(pid).is_none() {
+    let Some(tracee) = current_session().filter(|_| kernel_tf) else {
         return Ok(false);
-    }
-    step_stop(frame)?;
+    };
+    step_stop(&tracee, frame)?;
     Ok(true)
 }
 
-fn step_stop(frame: &mut TrapFrame) -> Result<(), Exit> {
+fn step_stop(tracee: &TraceSession, frame: &mut TrapFrame) -> Result<(), Exit> {
     let stop = info(frame);
-    stop_here(|s| s.stop_point(StopKind::SingleStep, stop)).map(drop)
+    stop_here(tracee, |s| s.stop_point(StopKind::SingleStep, stop)).map(drop)
 }
 
 /// First thing on every entry from user mode: the trap flag the kernel set
@@ -455,42 +461,40 @@ pub fn on_user_entry(frame: &mut TrapFrame) {
 /// Last thing before any return to user mode: a single-step stop after a
 /// stepped `syscall` (also one that was `fexec`: the stop is at the new
 /// program's entry) or at a signal handler's first instruction, then the
-/// trap flag as the session wants it.
-pub fn before_user_return(frame: &mut TrapFrame) -> Result<(), Exit> {
+/// trap flag as the session wants it. Returns whether a tracer wrote the
+/// registers since the last return (then only `iretq` may be used).
+pub fn before_user_return(frame: &mut TrapFrame) -> Result<bool, Exit> {
+    let ctx = context::current();
     let (entered_handler, stepped_syscall, kernel_tf) = {
-        let ctx = context::current();
         let mut c = ctx.lock();
         let (entered_handler, stepped_syscall) = c.ptrace.take_step_notes();
         (entered_handler, stepped_syscall, c.ptrace.kernel_tf())
     };
-    let stepping = current_session().is_some_and(|t| t.session.lock().single_stepping());
-    if stepping && (stepped_syscall || entered_handler) {
-        // The `syscall` instruction (or the signal delivery) was the step.
-        step_stop(frame)?;
-    }
-    let stepping =
-        stepping && current_session().is_some_and(|t| t.session.lock().single_stepping());
-    if stepping == kernel_tf {
-        if stepping {
-            frame.rflags |= TRAP_FLAG;
+    let session = current_session();
+    let single_stepping = || {
+        session
+            .as_ref()
+            .is_some_and(|t| t.session.lock().single_stepping())
+    };
+    let mut stepping = single_stepping();
+    if let Some(tracee) = session.as_ref().filter(|_| stepping) {
+        if stepped_syscall || entered_handler {
+            // The `syscall` instruction (or the signal delivery) was the
+            // step.
+            step_stop(tracee, frame)?;
+            stepping = single_stepping();
         }
-        return Ok(());
     }
     if stepping {
         frame.rflags |= TRAP_FLAG;
-    } else {
+    } else if kernel_tf {
         frame.rflags &= !TRAP_FLAG;
     }
-    context::current().lock().ptrace.set_kernel_tf(stepping);
-    Ok(())
-}
-
-/// Whether a register write asked for `iretq` on the next return (and
-/// clears the request).
-pub fn take_force_iret() -> bool {
-    let ctx = context::current();
     let mut c = ctx.lock();
-    c.ptrace.take_force_iret()
+    if stepping != kernel_tf {
+        c.ptrace.set_kernel_tf(stepping);
+    }
+    Ok(c.ptrace.take_force_iret())
 }
 
 /// `clone` by `parent` created `child`: if the parent is traced, the child
