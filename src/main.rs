@@ -19,8 +19,10 @@ mod ptrace;
 mod sched;
 mod scheme;
 mod selftest;
+mod sync;
 mod syscall;
 mod time;
+mod usermode;
 
 use core::panic::PanicInfo;
 
@@ -70,7 +72,8 @@ pub extern "C" fn kernel_main(start_info: u32) -> ! {
             ExitCode::Failure
         })
     }
-    sched::start(&opts.init)
+    process::start_user_space(&opts.init);
+    sched::idle_loop()
 }
 
 /// pid 1 has exited: power off with its status (0 is success).

@@ -9,7 +9,7 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
-use spin::Mutex;
+use crate::sync::Mutex;
 use syscall::error::*;
 use syscall::flag::{CloneFlags, WaitFlags, SIGCHLD};
 
@@ -17,7 +17,7 @@ use crate::arch::gdt::{USER_CS, USER_SS};
 use crate::arch::switch::{read_user_bases, FxArea};
 use crate::arch::trap_frame::TrapFrame;
 use crate::context::signal::SignalActions;
-use crate::context::wait::WaitCondition;
+use crate::context::wait::CHILD_EVENTS;
 use crate::context::{self, Creds, Pid, Spawn, State};
 use crate::memory::paging::{AddressSpace, UserAccess};
 use crate::memory::PAGE_SIZE;
@@ -39,9 +39,6 @@ const FEXEC_HEAP: usize = 2 * MAX_ARG_BYTES + 64 * 1024;
 pub const MAX_IMAGE: usize = 16 << 20;
 /// rflags of a fresh user context: interrupts on, reserved bit 1.
 const INITIAL_RFLAGS: u64 = 0x202;
-
-/// Notified whenever a child exits or stops: `waitpid` waits here.
-static CHILD_EVENTS: WaitCondition = WaitCondition::new();
 
 pub fn wait_status_exited(code: usize) -> usize {
     (code & 0xff) << 8
@@ -121,8 +118,27 @@ fn initial_frame(entry: u64, sp: u64) -> TrapFrame {
     }
 }
 
+/// pid 1 when the command line names none.
+pub const DEFAULT_INIT: &str = "/bin/init";
+
+/// Makes the boot thread the idle context (pid 0) and starts pid 1 from
+/// `init` (program and arguments); the caller then runs the idle loop.
+pub fn start_user_space(init: &[String]) {
+    crate::arch::syscall_init();
+    context::init_idle();
+    let default = [String::from(DEFAULT_INIT)];
+    let argv = if init.is_empty() { &default[..] } else { init };
+    match spawn_init(argv) {
+        Ok(pid) => crate::info!("started pid {} ({})", pid, argv[0]),
+        Err(e) => {
+            crate::error!("cannot start init {:?}: {}", argv[0], e);
+            crate::exit::exit_qemu(crate::exit::ExitCode::Failure)
+        }
+    }
+}
+
 /// Starts pid 1 from `argv[0]` with fds 0, 1, 2 on the console.
-pub fn spawn_init(argv: &[String]) -> Result<Pid> {
+fn spawn_init(argv: &[String]) -> Result<Pid> {
     let path = argv.first().ok_or(Error::new(EINVAL))?;
     let creds = Creds::default();
     let handle = scheme::open(path, syscall::flag::O_RDONLY, creds, 0)?;
@@ -337,14 +353,10 @@ pub fn fexec(
     Ok(0)
 }
 
-/// Wakes a parent's `waitpid`.
-pub fn notify_parent(ppid: Pid) {
-    let _ = ppid;
-    CHILD_EVENTS.notify_all();
-}
-
 /// Ends the current context with `status` (a wait status). Never returns.
-pub fn exit_current(status: usize) -> ! {
+/// Called only by the boundary (`usermode`), at the top of the context's
+/// kernel stack: nothing of the context's own is left below to be dropped.
+pub(crate) fn exit_current(status: usize) -> ! {
     let ctx = context::current();
     let pid = ctx.lock().pid;
     crate::syscall::futex::on_exit(pid);
@@ -380,7 +392,7 @@ pub fn exit_current(status: usize) -> ! {
     if ppid != 0 {
         crate::context::signal::send(ppid, SIGCHLD);
     }
-    notify_parent(ppid);
+    CHILD_EVENTS.notify_all();
     crate::ptrace::after_exit(pid);
     loop {
         sched::switch_away();

@@ -2,20 +2,20 @@
 //! from the timer, sleeping, and the switch between contexts (kernel stack,
 //! FPU state, fs/gs bases, address space). One CPU; the kernel runs with
 //! interrupts off, so a context only leaves the CPU where it calls
-//! `switch_away` or on the way back to user mode.
+//! `switch_away` (to block or yield) or on the way back to user mode
+//! (`preempt_if_due`, called by `usermode`). The scheduler calls neither
+//! ptrace nor signals.
 
 use alloc::collections::VecDeque;
-use alloc::string::String;
 use core::sync::atomic::{AtomicBool, Ordering};
 
-use spin::Mutex;
+use crate::sync::{class, Mutex};
 
 use crate::arch::switch::{read_user_bases, switch_stacks, write_user_bases};
-use crate::arch::trap_frame::TrapFrame;
 use crate::context::{self, ArchState, Pid, State};
 use crate::memory::paging;
 
-static RUN_QUEUE: Mutex<VecDeque<Pid>> = Mutex::new(VecDeque::new());
+static RUN_QUEUE: Mutex<VecDeque<Pid>, { class::RUN_QUEUE }> = Mutex::new(VecDeque::new());
 static NEED_RESCHED: AtomicBool = AtomicBool::new(false);
 
 /// Puts `pid` at the back of the run queue (if it can run).
@@ -38,28 +38,17 @@ pub fn wake(pid: Pid) {
     if c.state == State::Blocked {
         c.state = State::Runnable;
     }
-    let runnable = c.state == State::Runnable && !c.held;
+    let runnable = c.state == State::Runnable && !c.ptrace.is_held();
     drop(c);
     if runnable {
         enqueue(pid);
     }
 }
 
-/// Lets a new context run.
+/// Lets a context run: puts it on the run queue (a new context, or one
+/// ptrace releases).
 pub fn start_context(pid: Pid) {
     enqueue(pid);
-}
-
-/// Sets or clears the ptrace freeze of `pid`.
-pub fn set_held(pid: Pid, held: bool) {
-    let Some(ctx) = context::get(pid) else { return };
-    let mut c = ctx.lock();
-    c.held = held;
-    let runnable = c.state == State::Runnable && !held;
-    drop(c);
-    if runnable {
-        enqueue(pid);
-    }
 }
 
 pub fn mark_current_blocked() {
@@ -85,7 +74,7 @@ fn pick_next() -> Pid {
         };
         if let Some(ctx) = context::get(pid) {
             let c = ctx.lock();
-            if c.state == State::Runnable && !c.held {
+            if c.state == State::Runnable && !c.ptrace.is_held() {
                 return pid;
             }
         }
@@ -95,6 +84,7 @@ fn pick_next() -> Pid {
 /// Leaves the CPU to the next runnable context; returns when this context
 /// is scheduled again (never, if it has exited).
 pub fn switch_away() {
+    crate::sync::assert_none_held("switch_away");
     let prev_pid = context::current_pid();
     let next_pid = pick_next();
     if next_pid == prev_pid {
@@ -115,9 +105,10 @@ pub fn switch_away() {
             None => paging::activate_kernel_tables(),
         }
     }
-    // No reference may stay on this stack: an exiting context never comes
-    // back to drop it.
-    drop((prev, next));
+    // No `Arc` stays on this stack (a context that has exited is never
+    // switched back to): `next` goes to the CPU's current context.
+    drop(prev);
+    context::set_current(next_pid, next);
     // SAFETY: the ArchState boxes live as long as their contexts, and a
     // context is only freed once reaped, never while it is current or
     // switched out mid-way. Interrupts are off and no lock is held across
@@ -131,20 +122,30 @@ pub fn switch_away() {
         write_user_bases(na.fs_base, na.gs_base);
         crate::arch::gdt::set_kernel_stack(na.kstack_top());
         crate::arch::percpu::set_kernel_stack(na.kstack_top());
-        context::set_current(next_pid);
         switch_stacks(&mut pa.rsp, na.rsp);
     }
 }
 
-/// Timer interrupt: wake sleepers, poll the console, and end the time
-/// slice of a context interrupted in user mode.
-pub fn timer_tick(frame: &mut TrapFrame) {
+/// Timer interrupt (from either mode): wake sleepers.
+pub fn timer_tick() {
     wake_sleepers();
-    crate::scheme::debug::poll_input();
-    if frame.is_from_user() {
-        NEED_RESCHED.store(true, Ordering::Relaxed);
-        return_to_user(frame);
+}
+
+/// The timer interrupted user mode: the running context's slice is over;
+/// it leaves the CPU on its way back (`preempt_if_due`).
+pub fn end_time_slice() {
+    NEED_RESCHED.store(true, Ordering::Relaxed);
+}
+
+/// On the way back to user mode: if the time slice ended, gives the CPU to
+/// the next runnable context (staying runnable) and returns true once this
+/// one runs again.
+pub fn preempt_if_due() -> bool {
+    if NEED_RESCHED.swap(false, Ordering::Relaxed) {
+        yield_now();
+        return true;
     }
+    false
 }
 
 /// Sleepers are few: a scan of the table each tick is cheap enough.
@@ -167,29 +168,9 @@ fn wake_sleepers() {
     }
 }
 
-/// Work due before any return to user mode: signal delivery and a pending
-/// reschedule.
-pub fn return_to_user(frame: &mut TrapFrame) {
-    loop {
-        crate::context::signal::deliver_pending(frame, None);
-        if NEED_RESCHED.swap(false, Ordering::Relaxed) {
-            yield_now();
-            continue;
-        }
-        break;
-    }
-    crate::ptrace::before_user_return(frame);
-}
-
-/// An exception in user mode becomes a signal.
-pub fn user_exception(frame: &mut TrapFrame) {
-    crate::context::signal::exception_signal(frame);
-    return_to_user(frame);
-}
-
-/// What the boot thread does once user space exists: run whatever is
-/// runnable, halt when nothing is.
-fn idle_loop() -> ! {
+/// What the boot thread does once user space exists (it is the idle
+/// context, pid 0): run whatever is runnable, halt when nothing is.
+pub fn idle_loop() -> ! {
     loop {
         if RUN_QUEUE.lock().is_empty() {
             x86_64::instructions::interrupts::enable_and_hlt();
@@ -199,23 +180,3 @@ fn idle_loop() -> ! {
         }
     }
 }
-
-/// Starts pid 1 from `init` (program and arguments) and becomes the idle
-/// context.
-pub fn start(init: &[String]) -> ! {
-    crate::arch::syscall_init();
-    context::init_idle();
-    let default = [String::from(DEFAULT_INIT)];
-    let argv = if init.is_empty() { &default[..] } else { init };
-    match crate::process::spawn_init(argv) {
-        Ok(pid) => crate::info!("started pid {} ({})", pid, argv[0]),
-        Err(e) => {
-            crate::error!("cannot start init {:?}: {}", argv[0], e);
-            crate::exit::exit_qemu(crate::exit::ExitCode::Failure)
-        }
-    }
-    idle_loop()
-}
-
-/// pid 1 when the command line names none.
-pub const DEFAULT_INIT: &str = "/bin/init";

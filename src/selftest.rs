@@ -37,6 +37,7 @@ const TESTS: &[SelfTest] = &[
     ("panic", deliberate_panic),
     ("kernel-stack-overflow", kernel_stack_overflow),
     ("hang", hang),
+    ("lock-order", crate::sync::selftest_break_order),
 ];
 
 /// The tests `test=all` runs: every test that is meant to pass.

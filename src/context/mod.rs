@@ -3,11 +3,13 @@
 //! context's kernel stack, saved CPU state, credentials, signal state and
 //! references to its address space, descriptor table and signal actions.
 //!
-//! Lock order (outer first; the full list is in docs/design.md): event-queue
-//! registrations, ptrace sessions, the `CONTEXTS` table, one `Context`, its
-//! address space / file table / signal actions, one object's state (pipe,
-//! console input), wait lists and the run queue. A context lock is never
-//! held across a context switch.
+//! Every lock here is ordered (`crate::sync`, checked at run time; the list
+//! is in docs/design.md): the `CONTEXTS` table, then one `Context`, then its
+//! address space / file table / signal actions. A context's ptrace state is
+//! the ptrace module's `PtraceState`; its saved user registers are reached
+//! only through `Context::user_frame`, which refuses a running context.
+//! `Exit` is how a stop or a signal asks the boundary (`usermode`) to end
+//! the running context.
 
 pub mod signal;
 pub mod wait;
@@ -17,18 +19,27 @@ use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-use spin::Mutex;
+use crate::sync::{class, Mutex};
 
 use crate::arch::switch::FxArea;
 use crate::arch::trap_frame::TrapFrame;
 use crate::memory::kstack::KernelStack;
 use crate::memory::paging::AddressSpace;
+use crate::ptrace::PtraceState;
 use crate::scheme::FileTable;
 use signal::{SignalActions, SignalState};
 
 pub type Pid = usize;
+
+/// The running context must end with this wait status (`SIGKILL`, a fatal
+/// signal, `exit`). Stops and signal delivery return it instead of exiting
+/// where they are; it travels up as `Err` to the boundary (`usermode`),
+/// the one place a context exits, with nothing of its own on the stack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Exit(pub usize);
 
 /// User and group ids.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -80,9 +91,10 @@ impl ArchState {
         self.kstack.top()
     }
 
-    /// The user registers saved on entry to the kernel: every entry from user
-    /// mode builds its frame at the top of the kernel stack.
-    pub fn user_frame(&self) -> *mut TrapFrame {
+    /// Where the user registers are saved on entry to the kernel: every
+    /// entry from user mode builds its frame at the top of the kernel
+    /// stack. Private: `Context::user_frame` is the safe way in.
+    fn user_frame_ptr(&self) -> *mut TrapFrame {
         (self.kstack_top() - core::mem::size_of::<TrapFrame>() as u64) as *mut TrapFrame
     }
 }
@@ -101,8 +113,6 @@ pub struct Context {
     /// non-root caller opened stops working once this moves.
     pub creds_epoch: u64,
     pub state: State,
-    /// Frozen by ptrace (attach stop or a ptrace stop): never scheduled.
-    pub held: bool,
     /// Set by a job-control stop signal, cleared by `SIGCONT`/`SIGKILL`.
     pub job_stopped: Option<usize>,
     /// A job-control stop (`Some(sig)`) or continue (`Some(0)`) not yet
@@ -110,33 +120,22 @@ pub struct Context {
     pub unreported_stop: Option<usize>,
     pub arch: Box<ArchState>,
     /// None only for the idle context.
-    pub space: Option<Arc<Mutex<AddressSpace>>>,
-    pub files: Arc<Mutex<FileTable>>,
-    pub actions: Arc<Mutex<SignalActions>>,
+    pub space: Option<SpaceRef>,
+    pub files: FilesRef,
+    pub actions: ActionsRef,
     pub signals: SignalState,
     /// For `nanosleep`: when to wake (monotonic ns).
     pub wake_at: Option<u64>,
     /// Bumped whenever the context is woken; a waiter compares it.
     pub wakeups: u64,
-    /// Pid of the tracer, 0 if untraced.
-    pub tracer: Pid,
-    /// The kernel set TF in the user rflags to single-step (hidden from
-    /// `regs/int`).
-    pub kernel_tf: bool,
-    /// A signal handler was entered during this kernel entry (a
-    /// single-stepped tracee stops at its first instruction).
-    pub handler_entered: bool,
-    /// This kernel entry is a `syscall` instruction executed under the
-    /// kernel's single-step: the step ends when the call returns.
-    pub stepped_syscall: bool,
-    /// A tracer wrote the registers: return with `iretq`, never `sysretq`.
-    pub force_iret: bool,
+    /// Ptrace's state of this context (held, tracer, single-stepping).
+    pub ptrace: PtraceState,
     /// Created by `clone(CLONE_VFORK)`: its parent waits until this turns
     /// false (at the child's successful `fexec` or its exit).
     pub vfork_pending: bool,
     /// Working directory and umask: shared by `clone(CLONE_FS)`, copied
     /// by other clones, kept by `fexec`.
-    pub fs: Arc<Mutex<FsState>>,
+    pub fs: FsRef,
 }
 
 /// What `CLONE_FS` shares.
@@ -157,9 +156,18 @@ impl Default for FsState {
     }
 }
 
-pub type ContextRef = Arc<Mutex<Context>>;
+pub type ContextRef = Arc<Mutex<Context, { class::CONTEXT }>>;
+/// An address space, shared by threads (`CLONE_VM`).
+pub type SpaceRef = Arc<Mutex<AddressSpace, { class::SPACE }>>;
+/// A descriptor table, shared with `CLONE_FILES`.
+pub type FilesRef = Arc<Mutex<FileTable, { class::FILES }>>;
+/// Signal actions, shared with `CLONE_SIGHAND`.
+pub type ActionsRef = Arc<Mutex<SignalActions, { class::ACTIONS }>>;
+/// A working directory and umask, shared by `CLONE_FS`.
+pub type FsRef = Arc<Mutex<FsState, { class::FS_STATE }>>;
 
-static CONTEXTS: Mutex<BTreeMap<Pid, ContextRef>> = Mutex::new(BTreeMap::new());
+static CONTEXTS: Mutex<BTreeMap<Pid, ContextRef>, { class::CONTEXTS }> =
+    Mutex::new(BTreeMap::new());
 static CURRENT: AtomicUsize = AtomicUsize::new(0);
 static NEXT_PID: AtomicUsize = AtomicUsize::new(1);
 
@@ -167,16 +175,45 @@ pub fn current_pid() -> Pid {
     CURRENT.load(Ordering::Relaxed)
 }
 
-pub(crate) fn set_current(pid: Pid) {
+/// The running context, kept by the CPU so that `current()` needs neither
+/// the table's lock nor a lookup (it is on every way back to user mode).
+struct CurrentContext(UnsafeCell<Option<ContextRef>>);
+
+// SAFETY: one CPU; the cell is written only by `set_current` (the
+// scheduler, interrupts off) and read by `current`, and neither runs in an
+// interrupt handler that could interrupt the other (the kernel runs with
+// interrupts off outside the idle loop's `hlt`).
+unsafe impl Sync for CurrentContext {}
+
+static CURRENT_CONTEXT: CurrentContext = CurrentContext(UnsafeCell::new(None));
+
+/// Makes `ctx` (pid `pid`) the running context. The one it replaces is
+/// still in the table (a context leaves it only when reaped, never while
+/// it runs), so dropping this reference to it frees nothing.
+pub(crate) fn set_current(pid: Pid, ctx: ContextRef) {
     CURRENT.store(pid, Ordering::Relaxed);
+    // SAFETY: see `CurrentContext`: nothing else reads or writes the cell
+    // meanwhile, and no reference into it outlives `current`.
+    unsafe { *CURRENT_CONTEXT.0.get() = Some(ctx) };
 }
 
 pub fn get(pid: Pid) -> Option<ContextRef> {
+    // The running context is always in the table (a context leaves it only
+    // when reaped, which never happens while it runs): no lookup for it.
+    if pid == current_pid() {
+        // SAFETY: see `CurrentContext`; the reference ends with the clone.
+        if let Some(ctx) = unsafe { (*CURRENT_CONTEXT.0.get()).clone() } {
+            return Some(ctx);
+        }
+    }
     CONTEXTS.lock().get(&pid).cloned()
 }
 
+/// The running context.
 pub fn current() -> ContextRef {
-    get(current_pid()).expect("the current context is in the table")
+    // SAFETY: see `CurrentContext`; the reference ends with the clone.
+    let cached = unsafe { (*CURRENT_CONTEXT.0.get()).clone() };
+    cached.expect("a context is running once the idle context exists")
 }
 
 /// Every context (a snapshot of the table).
@@ -208,11 +245,43 @@ pub fn init_idle() {
         files,
         actions,
     );
-    CONTEXTS.lock().insert(0, Arc::new(Mutex::new(ctx)));
-    set_current(0);
+    let ctx = Arc::new(Mutex::new(ctx));
+    CONTEXTS.lock().insert(0, ctx.clone());
+    set_current(0, ctx);
 }
 
+/// The context is running (on this CPU, or later on another one): its
+/// saved user registers are not there to read or write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Running;
+
 impl Context {
+    /// The user registers this context saved on its last entry to the
+    /// kernel, or `Err(Running)` if it is running: only a context that is
+    /// switched out (blocked, held, runnable but not on a CPU) has a frame
+    /// nothing else is using.
+    pub fn user_frame(&self) -> Result<&TrapFrame, Running> {
+        if self.pid == current_pid() {
+            return Err(Running);
+        }
+        // SAFETY: a context that is not running entered the kernel (or was
+        // created) with its frame at the top of its own kernel stack, which
+        // lives as long as the context; nothing writes the frame while it
+        // is switched out except through `user_frame_mut`, which needs the
+        // context's lock held mutably, so no `&mut` aliases this `&`.
+        Ok(unsafe { &*self.arch.user_frame_ptr() })
+    }
+
+    /// As `user_frame`, to change the registers the context resumes with.
+    pub fn user_frame_mut(&mut self) -> Result<&mut TrapFrame, Running> {
+        if self.pid == current_pid() {
+            return Err(Running);
+        }
+        // SAFETY: as in `user_frame`; `&mut self` makes this the only
+        // reference to the frame for as long as it lives.
+        Ok(unsafe { &mut *self.arch.user_frame_ptr() })
+    }
+
     /// A runnable, untraced context with no pending signals.
     fn new(
         pid: Pid,
@@ -220,8 +289,8 @@ impl Context {
         name: String,
         creds: Creds,
         arch: Box<ArchState>,
-        files: Arc<Mutex<FileTable>>,
-        actions: Arc<Mutex<SignalActions>>,
+        files: FilesRef,
+        actions: ActionsRef,
     ) -> Context {
         Context {
             pid,
@@ -231,7 +300,6 @@ impl Context {
             creds_changed: false,
             creds_epoch: 0,
             state: State::Runnable,
-            held: false,
             job_stopped: None,
             unreported_stop: None,
             arch,
@@ -241,11 +309,7 @@ impl Context {
             signals: SignalState::default(),
             wake_at: None,
             wakeups: 0,
-            tracer: 0,
-            kernel_tf: false,
-            handler_entered: false,
-            stepped_syscall: false,
-            force_iret: false,
+            ptrace: PtraceState::default(),
             vfork_pending: false,
             fs: Arc::new(Mutex::new(FsState::default())),
         }
@@ -257,9 +321,9 @@ pub struct Spawn {
     pub ppid: Pid,
     pub name: String,
     pub creds: Creds,
-    pub space: Arc<Mutex<AddressSpace>>,
-    pub files: Arc<Mutex<FileTable>>,
-    pub actions: Arc<Mutex<SignalActions>>,
+    pub space: SpaceRef,
+    pub files: FilesRef,
+    pub actions: ActionsRef,
     pub signal_mask: u64,
     pub fx: FxArea,
     pub fs_base: u64,

@@ -2,7 +2,10 @@
 //! actions (terminate, ignore, stop, continue), delivery to user handlers on
 //! the way back to user mode, and `sigreturn`. The registers a handler
 //! interrupted are kept in the kernel (a stack of saved states), not on the
-//! user stack, so a handler cannot forge them.
+//! user stack, so a handler cannot forge them. The order of delivery (the
+//! ptrace signal stop first) is the boundary's (`usermode`); this module
+//! never ends the process itself: it returns `Err(Exit)` and the boundary,
+//! the one place a context exits, does it.
 
 use alloc::vec::Vec;
 
@@ -10,7 +13,7 @@ use syscall::flag::*;
 
 use crate::arch::switch::FxArea;
 use crate::arch::trap_frame::TrapFrame;
-use crate::context::{self, Pid, State};
+use crate::context::{self, Exit, Pid, State};
 use crate::memory::paging::USER_END;
 use crate::sched;
 
@@ -141,7 +144,7 @@ pub fn send(pid: Pid, sig: usize) {
         }
         SIGKILL => {
             c.job_stopped = None;
-            release_hold = c.held;
+            release_hold = c.ptrace.is_held();
         }
         s if bit(s) & STOP_SIGNALS != 0 => c.signals.pending &= !bit(SIGCONT),
         _ => {}
@@ -149,14 +152,15 @@ pub fn send(pid: Pid, sig: usize) {
     drop(c);
     if release_hold {
         crate::ptrace::on_sigkill(pid);
-        sched::set_held(pid, false);
     }
     sched::wake(pid);
 }
 
-/// Turns a user-mode CPU exception into its signal (page fault `SIGSEGV`,
-/// `#UD` `SIGILL`, divide error `SIGFPE`, `int3` `SIGTRAP`, ...).
-pub fn exception_signal(frame: &mut TrapFrame) {
+/// The signal a user-mode CPU exception becomes (page fault `SIGSEGV`,
+/// `#UD` `SIGILL`, divide error `SIGFPE`, `int3` `SIGTRAP`, ...) and makes
+/// pending: the boundary (`usermode`) asks ptrace first whether the trap was
+/// a breakpoint or a single step of its own.
+pub fn exception_signal(frame: &TrapFrame) {
     let sig = match frame.vector {
         0 | 16 | 19 => SIGFPE,
         1 | 3 => SIGTRAP,
@@ -164,15 +168,6 @@ pub fn exception_signal(frame: &mut TrapFrame) {
         17 => SIGBUS,
         _ => SIGSEGV,
     };
-    if frame.vector == 3 {
-        // `int3` traps after the instruction; report the byte itself.
-        if crate::ptrace::breakpoint_trap(frame) {
-            return;
-        }
-    }
-    if frame.vector == 1 && crate::ptrace::debug_trap(frame) {
-        return;
-    }
     crate::debug!(
         "pid {}: {} at rip {:#x} -> signal {}",
         context::current_pid(),
@@ -197,78 +192,73 @@ fn force(sig: usize) {
     c.signals.pending |= bit(sig);
 }
 
-/// Delivers pending, unblocked signals before returning to user mode.
-/// `in_syscall` is the call that is returning, if any: a handler then runs
-/// inside that call, whose exit comes after `sigreturn`. Returns true if a
-/// handler was set up.
-pub fn deliver_pending(frame: &mut TrapFrame, in_syscall: Option<InterruptedSyscall>) -> bool {
-    loop {
-        let (sig, action) = {
-            let ctx = context::current();
-            let mut c = ctx.lock();
-            let deliverable = c.signals.pending & !(c.signals.mask & !UNBLOCKABLE);
-            if deliverable == 0 {
-                return false;
+/// Takes the next pending, unblocked signal off the current context's
+/// pending set, with its action as it stands now. The boundary
+/// (`usermode::deliver_signals`) runs the ptrace signal stop on it, then
+/// `act`.
+pub fn take_deliverable() -> Option<(usize, Action)> {
+    let ctx = context::current();
+    let mut c = ctx.lock();
+    let deliverable = c.signals.pending & !(c.signals.mask & !UNBLOCKABLE);
+    if deliverable == 0 {
+        return None;
+    }
+    let sig = deliverable.trailing_zeros() as usize + 1;
+    c.signals.pending &= !bit(sig);
+    let action = c.actions.lock().0[sig];
+    Some((sig, action))
+}
+
+/// Carries out `sig`'s action (re-read: a thread sharing the actions may
+/// have changed it during a signal stop). `in_syscall` is the call that
+/// is returning, if any: a handler then runs inside that call, whose exit
+/// comes after `sigreturn`. Returns `Ok(true)` if a handler was set up,
+/// `Ok(false)` if the signal was ignored or stopped the process for job
+/// control, and `Err(Exit)` when it ends the process (a default action of
+/// terminate, a handler that cannot be entered): the caller unwinds to the
+/// boundary, which exits.
+pub fn act(
+    frame: &mut TrapFrame,
+    sig: usize,
+    in_syscall: Option<InterruptedSyscall>,
+) -> Result<bool, Exit> {
+    let Some(action) = current_action(sig) else {
+        return Ok(false);
+    };
+    match action.handler {
+        SIG_IGN => Ok(false),
+        SIG_DFL => match default_action(sig) {
+            DefaultAction::Ignore | DefaultAction::Continue => Ok(false),
+            DefaultAction::Terminate => Err(Exit(sig)),
+            DefaultAction::Stop => {
+                job_stop(sig);
+                Ok(false)
             }
-            let sig = deliverable.trailing_zeros() as usize + 1;
-            c.signals.pending &= !bit(sig);
-            let action = c.actions.lock().0[sig];
-            (sig, action)
-        };
-        if sig == SIGKILL {
-            crate::process::exit_current(sig);
-        }
-        let mut action = action;
-        match crate::ptrace::signal_stop(frame, sig, action.handler) {
-            crate::ptrace::SignalVerdict::Deliver => {}
-            crate::ptrace::SignalVerdict::Discard => continue,
-        }
-        // The tracer may have changed the action meanwhile? No: actions
-        // change only through the process's own sigaction; re-read anyway in
-        // case a handler in another thread changed it.
-        if let Some(a) = current_action(sig) {
-            action = a;
-        }
-        match action.handler {
-            SIG_IGN => continue,
-            SIG_DFL => match default_action(sig) {
-                DefaultAction::Ignore | DefaultAction::Continue => continue,
-                DefaultAction::Terminate => crate::process::exit_current(sig),
-                DefaultAction::Stop => {
-                    job_stop(sig);
-                    continue;
-                }
-            },
-            handler => {
-                if setup_handler(frame, sig, handler, action, in_syscall) {
-                    return true;
-                }
-                // No usable stack, handlers nested too deep or no heap
-                // for the saved state: the process cannot run its handler.
-                crate::process::exit_current(SIGSEGV);
-            }
-        }
+        },
+        handler if setup_handler(frame, sig, handler, action, in_syscall) => Ok(true),
+        // No usable stack, handlers nested too deep or no heap for the
+        // saved state: the process cannot run its handler.
+        _ => Err(Exit(SIGSEGV)),
     }
 }
 
 fn current_action(sig: usize) -> Option<Action> {
     let ctx = context::current();
     let c = ctx.lock();
-    let a = c.actions.lock().0[sig];
-    Some(a)
+    let a = c.actions.lock().0.get(sig).copied();
+    a
 }
 
 /// Stops the current context for job control until `SIGCONT` or
 /// `SIGKILL`; the parent's `waitpid(WUNTRACED)` sees the stop.
 fn job_stop(sig: usize) {
-    let ppid = {
+    {
         let ctx = context::current();
         let mut c = ctx.lock();
         c.job_stopped = Some(sig);
         c.unreported_stop = Some(sig);
-        c.ppid
-    };
-    crate::process::notify_parent(ppid);
+    }
+    super::wait::CHILD_EVENTS.notify_all();
     loop {
         {
             let ctx = context::current();
@@ -287,8 +277,7 @@ fn job_stop(sig: usize) {
 
 /// Points the frame at the handler: `rdi` = signal, return address = the
 /// restorer, below the interrupted stack (past its 128-byte red zone).
-/// False when that is impossible (the caller kills the process; it holds
-/// no reference then, so nothing leaks).
+/// False when that is impossible (the process is then killed).
 fn setup_handler(
     frame: &mut TrapFrame,
     sig: usize,
@@ -351,7 +340,7 @@ fn setup_handler(
     if action.flags & SigActionFlags::SA_RESETHAND.bits() != 0 {
         c.actions.lock().0[sig].handler = SIG_DFL;
     }
-    c.handler_entered = true;
+    c.ptrace.note_handler_entered();
     drop(c);
     frame.rip = handler as u64;
     frame.rsp = sp;

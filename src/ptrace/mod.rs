@@ -1,63 +1,69 @@
-//! The in-kernel ptrace subsystem: trace sessions and the hooks the entry
-//! paths call. The state machine itself (what a stop means, which op
+//! The in-kernel ptrace subsystem, the backend of `proc:`
+//! (`scheme/proc/`): trace sessions (`TraceSession`), the stops the
+//! boundary (`usermode`) runs, and each context's `PtraceState`
+//! (`state.rs`). The state machine itself (what a stop means, which op
 //! matches which stop, the event queue, held clone children) is
 //! `ptrace_core::session::Session`; this module stores one per traced
 //! process with its two wait queues, and carries out what the session
 //! decides: holding and resuming the tracee, waking the tracer, the trap
-//! flag for single-stepping.
+//! flag for single-stepping. A stop never ends the context: `SIGKILL` at a
+//! stop returns `Err(Exit(SIGKILL))` to the boundary.
 //!
-//! A held tracee is frozen through its context's `held` flag (the scheduler
-//! never runs it) and, at stops it reaches itself, also waits on the
-//! session's tracee queue. Lock order (see docs/design.md): `SESSIONS`,
-//! then a session's mutex, then contexts; a session lock is never taken
-//! while a context lock is held.
+//! A held tracee is frozen through its `PtraceState`'s `held` (the
+//! scheduler never runs it; only `set_held` changes it) and, at stops it
+//! reaches itself, also waits on the session's tracee queue. Calls only
+//! `context` and `sched`. Locks (checked, `crate::sync`): `SESSIONS`, then
+//! a session's mutex, then contexts; a session lock is never taken while a
+//! context lock is held.
 
-pub mod files;
+mod state;
 
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::sync::{class, Mutex};
 use abi::StopInfo;
 use ptrace_core::op::StopKind;
-use ptrace_core::session::{CloneDecision, Session, StopDecision};
-use spin::Mutex;
+use ptrace_core::session::{CloneDecision, Session, StopDecision, WriteReply};
 use syscall::flag::SIGKILL;
 
 use crate::arch::trap_frame::{TrapFrame, SYSCALL_VECTOR};
 use crate::context::signal::{bit, InterruptedSyscall};
 use crate::context::wait::WaitCondition;
-use crate::context::{self, Pid};
+use crate::context::{self, Exit, Pid};
 use crate::sched;
 
-pub use files::{open_proc_file, open_sibling};
+pub use state::{set_held, PtraceState};
 
 /// rflags.TF.
 pub const TRAP_FLAG: u64 = 1 << 8;
 
-/// One traced process: its session and the two wait queues.
-pub struct Tracee {
-    pub pid: Pid,
+/// One trace session: the traced process, its tracer, the session's
+/// state machine and the two wait queues.
+pub struct TraceSession {
+    pid: Pid,
     /// The process that opened `trace`.
-    pub tracer: Pid,
-    pub session: Mutex<Session>,
+    tracer: Pid,
+    session: Mutex<Session, { class::SESSION }>,
     /// The tracer waits here for "reached or event".
-    pub tracer_queue: WaitCondition,
+    tracer_queue: WaitCondition,
     /// A held tracee waits here for the next operation.
-    pub tracee_queue: WaitCondition,
+    tracee_queue: WaitCondition,
     /// Opened with `O_EXCL`: closing the handle kills the tracee.
-    pub kill_on_close: bool,
+    kill_on_close: bool,
     /// Opened by a non-root caller: the tracee's next change of its uids or
     /// gids ends the session (as a close without `O_EXCL`).
-    pub revocable: bool,
+    revocable: bool,
 }
 
 /// Live sessions by tracee pid.
-static SESSIONS: Mutex<BTreeMap<Pid, Arc<Tracee>>> = Mutex::new(BTreeMap::new());
+static SESSIONS: Mutex<BTreeMap<Pid, Arc<TraceSession>>, { class::SESSIONS }> =
+    Mutex::new(BTreeMap::new());
 /// How many sessions exist: while 0, the syscall hooks cost one load.
 static SESSION_COUNT: AtomicUsize = AtomicUsize::new(0);
 
-pub fn session_of(pid: Pid) -> Option<Arc<Tracee>> {
+pub fn session_of(pid: Pid) -> Option<Arc<TraceSession>> {
     if SESSION_COUNT.load(Ordering::Relaxed) == 0 {
         return None;
     }
@@ -65,45 +71,105 @@ pub fn session_of(pid: Pid) -> Option<Arc<Tracee>> {
 }
 
 /// The session of the running context, if it is traced.
-fn current_session() -> Option<Arc<Tracee>> {
+fn current_session() -> Option<Arc<TraceSession>> {
     if SESSION_COUNT.load(Ordering::Relaxed) == 0 {
         return None;
     }
     session_of(context::current_pid())
 }
 
-pub(crate) fn register(tracee: Arc<Tracee>) {
+fn register(tracee: Arc<TraceSession>) {
     let mut sessions = SESSIONS.lock();
     if sessions.insert(tracee.pid, tracee).is_none() {
         SESSION_COUNT.fetch_add(1, Ordering::Relaxed);
     }
 }
 
-pub(crate) fn unregister(pid: Pid) {
+fn unregister(pid: Pid) {
     if SESSIONS.lock().remove(&pid).is_some() {
         SESSION_COUNT.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
 /// The session a held clone child `child` belongs to, if any.
-pub(crate) fn session_holding_child(child: Pid) -> Option<Arc<Tracee>> {
-    let sessions: alloc::vec::Vec<Arc<Tracee>> = SESSIONS.lock().values().cloned().collect();
+fn session_holding_child(child: Pid) -> Option<Arc<TraceSession>> {
+    let sessions: alloc::vec::Vec<Arc<TraceSession>> = SESSIONS.lock().values().cloned().collect();
     sessions
         .into_iter()
         .find(|t| t.session.lock().child_is_held(child))
 }
 
-impl Tracee {
+impl TraceSession {
+    /// The traced process.
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    /// The session has ended (detached, or its tracer exited).
+    pub fn is_detached(&self) -> bool {
+        self.session.lock().is_detached()
+    }
+
+    /// The tracer reads events into `buf` (whole events); errno on error.
+    pub fn read_events(&self, buf: &mut [u8]) -> Result<usize, i32> {
+        let events = self.session.lock().read_events(buf.len())?;
+        let mut n = 0;
+        for event in events {
+            let Some(slot) = buf.get_mut(n..n + abi::PtraceEvent::SIZE) else {
+                break;
+            };
+            slot.copy_from_slice(&event.to_bytes());
+            n += abi::PtraceEvent::SIZE;
+        }
+        if n > 0 {
+            // A tracee throttled on a full event queue may go on.
+            self.tracee_queue.notify_all();
+        }
+        Ok(n)
+    }
+
+    /// The tracer writes one operation: carries out what the session
+    /// decides (releasing children, resuming the tracee) and, for an
+    /// operation that completes later, waits for it (`EINTR` on a signal).
+    pub fn operate(&self, buf: &[u8], nonblock: bool) -> Result<usize, i32> {
+        use syscall::error::{EAGAIN, EINTR};
+        let outcome = self.session.lock().write_op(buf, nonblock)?;
+        release_children(&outcome.release_children);
+        if outcome.wake_tracee {
+            self.release_tracee();
+        }
+        match outcome.reply {
+            WriteReply::Ready(value) => Ok(value),
+            WriteReply::WouldBlock => Err(EAGAIN),
+            WriteReply::MustWait => loop {
+                let session = self.session.lock();
+                if let Some(result) = session.poll() {
+                    return result;
+                }
+                if crate::context::signal::current_has_pending() {
+                    return Err(EINTR);
+                }
+                self.tracer_queue.wait(session);
+            },
+        }
+    }
+
+    /// (readable, writable) for `event:` queues and polling.
+    pub fn readiness(&self) -> (bool, bool) {
+        let r = self.session.lock().readiness();
+        (r.read, r.write)
+    }
+
     /// Wakes a blocked tracer and anyone watching its handle's readiness.
     pub fn wake_tracer(&self) {
         self.tracer_queue.notify_all();
-        crate::scheme::readiness_changed();
+        crate::context::wait::readiness_changed();
     }
 
     /// Lets the held tracee run again.
     pub fn release_tracee(&self) {
         self.tracee_queue.notify_all();
-        sched::set_held(self.pid, false);
+        set_held(self.pid, false);
     }
 
     /// Ends the session as closing its last handle does: detach (releasing
@@ -120,9 +186,9 @@ impl Tracee {
         let outcome = self.session.lock().detach();
         unregister(self.pid);
         if let Some(ctx) = context::get(self.pid) {
-            ctx.lock().tracer = 0;
+            ctx.lock().ptrace.set_tracer(0);
         }
-        files::release_children(&outcome.release_children);
+        release_children(&outcome.release_children);
         self.release_tracee();
         self.wake_tracer();
     }
@@ -135,7 +201,7 @@ impl Tracee {
 /// `clone` or `fexec`). Operations on such a copy then fail with `EBADF`
 /// (contract v1.2 section 2).
 pub fn on_tracer_exit(pid: Pid) {
-    let sessions: alloc::vec::Vec<Arc<Tracee>> = SESSIONS
+    let sessions: alloc::vec::Vec<Arc<TraceSession>> = SESSIONS
         .lock()
         .values()
         .filter(|t| t.tracer == pid)
@@ -160,25 +226,44 @@ fn sigkill_pending(pid: Pid) -> bool {
     context::get(pid).is_some_and(|c| c.lock().signals.pending & bit(SIGKILL) != 0)
 }
 
-/// Runs the current context through a stop point: asks the session, and
-/// if it holds, waits until the tracer resumes it (or `SIGKILL`). Returns
-/// the resume's `ignore` (PTRACE_SYSEMU) flag.
-fn stop_here(decide: impl Fn(&mut Session) -> StopDecision) -> bool {
-    let outcome = wait_at_stop(decide);
-    // No reference to the session may stay on the stack of a context that
-    // exits here: it would never be dropped.
-    match outcome {
-        Some(ignore) => ignore,
-        // SIGKILL wins at once: nothing the stop was about happens.
-        None => crate::process::exit_current(SIGKILL),
+/// How a stop ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopOutcome {
+    /// Not held, or resumed by the tracer.
+    Resumed,
+    /// Resumed with `ignore` (PTRACE_SYSEMU, or a signal to discard).
+    ResumedIgnore,
+    /// `SIGKILL` ended the stop: nothing the stop was about happens.
+    Killed,
+}
+
+impl StopOutcome {
+    /// `Ok(ignore)` once resumed; `Err(Exit(SIGKILL))` when killed (the
+    /// caller unwinds to the boundary, which exits).
+    fn into_flow(self) -> Result<bool, Exit> {
+        match self {
+            StopOutcome::Resumed => Ok(false),
+            StopOutcome::ResumedIgnore => Ok(true),
+            StopOutcome::Killed => Err(Exit(SIGKILL)),
+        }
     }
 }
 
-/// The body of `stop_here`: `Some(ignore)` once resumed, `None` when
-/// `SIGKILL` ended the stop.
-fn wait_at_stop(decide: impl Fn(&mut Session) -> StopDecision) -> Option<bool> {
-    let pid = context::current_pid();
-    let tracee = session_of(pid)?;
+/// Runs the current context through a stop point: asks the session, and
+/// if it holds, waits until the tracer resumes it (or `SIGKILL`).
+fn stop_here(
+    tracee: &TraceSession,
+    decide: impl Fn(&mut Session) -> StopDecision,
+) -> Result<bool, Exit> {
+    wait_at_stop(tracee, decide).into_flow()
+}
+
+/// The body of `stop_here`.
+fn wait_at_stop(
+    tracee: &TraceSession,
+    decide: impl Fn(&mut Session) -> StopDecision,
+) -> StopOutcome {
+    let pid = tracee.pid;
     loop {
         let mut session = tracee.session.lock();
         let (generation, retry) = match decide(&mut session) {
@@ -187,21 +272,19 @@ fn wait_at_stop(decide: impl Fn(&mut Session) -> StopDecision) -> Option<bool> {
                 if wake_tracer {
                     tracee.wake_tracer();
                 }
-                return Some(false);
+                return StopOutcome::Resumed;
             }
             StopDecision::Hold { generation } => (generation, false),
             StopDecision::WaitThenRetry { generation } => (generation, true),
             StopDecision::WaitForRoom => {
                 drop(session);
-                if !wait_for_room(&tracee) {
-                    return None;
+                if !wait_for_room(tracee) {
+                    return StopOutcome::Killed;
                 }
                 continue;
             }
         };
-        if let Some(ctx) = context::get(pid) {
-            ctx.lock().held = true;
-        }
+        set_held(pid, true);
         drop(session);
         tracee.wake_tracer();
         let resume = loop {
@@ -216,13 +299,12 @@ fn wait_at_stop(decide: impl Fn(&mut Session) -> StopDecision) -> Option<bool> {
             }
             tracee.tracee_queue.wait(session);
         };
-        if let Some(ctx) = context::get(pid) {
-            ctx.lock().held = false;
-        }
+        set_held(pid, false);
         match resume {
             Some(_) if retry => continue,
-            Some(resume) => return Some(resume.ignore),
-            None => return None,
+            Some(resume) if resume.ignore => return StopOutcome::ResumedIgnore,
+            Some(_) => return StopOutcome::Resumed,
+            None => return StopOutcome::Killed,
         }
     }
 }
@@ -231,7 +313,7 @@ fn wait_at_stop(decide: impl Fn(&mut Session) -> StopDecision) -> Option<bool> {
 /// has `MAX_UNREAD_EVENTS` unread: it waits until the tracer reads or the
 /// session ends. Returns false if `SIGKILL` ended the wait (nothing is
 /// queued then). Other signals wait too: they are delivered afterwards.
-fn wait_for_room(tracee: &Tracee) -> bool {
+fn wait_for_room(tracee: &TraceSession) -> bool {
     loop {
         if sigkill_pending(tracee.pid) {
             return false;
@@ -251,12 +333,12 @@ fn info(frame: &TrapFrame) -> StopInfo {
     }
 }
 
-/// Syscall entry stop. Returns true if the tracer skipped the call
+/// Syscall entry stop. Returns `Ok(true)` if the tracer skipped the call
 /// (`PTRACE_SYSEMU`): `rax` is then the result, and there is no exit stop.
-pub fn syscall_entry_stop(frame: &mut TrapFrame) -> bool {
-    if current_session().is_none() {
-        return false;
-    }
+pub fn syscall_entry_stop(frame: &mut TrapFrame) -> Result<bool, Exit> {
+    let Some(tracee) = current_session() else {
+        return Ok(false);
+    };
     let stop = StopInfo {
         nr: frame.rax,
         args: [
@@ -264,21 +346,21 @@ pub fn syscall_entry_stop(frame: &mut TrapFrame) -> bool {
         ],
         ..info(frame)
     };
-    stop_here(|s| s.stop_point(StopKind::PreSyscall, stop))
+    stop_here(&tracee, |s| s.stop_point(StopKind::PreSyscall, stop))
 }
 
 /// Syscall exit stop for `call`, with the result in `rax`.
-pub fn syscall_exit_stop(frame: &mut TrapFrame, call: InterruptedSyscall) {
-    if current_session().is_none() {
-        return;
-    }
+pub fn syscall_exit_stop(frame: &mut TrapFrame, call: InterruptedSyscall) -> Result<(), Exit> {
+    let Some(tracee) = current_session() else {
+        return Ok(());
+    };
     let stop = StopInfo {
         nr: call.nr as u64,
         args: call.args.map(|a| a as u64),
         ret: frame.rax,
         ..info(frame)
     };
-    stop_here(|s| s.stop_point(StopKind::PostSyscall, stop));
+    stop_here(&tracee, |s| s.stop_point(StopKind::PostSyscall, stop)).map(drop)
 }
 
 pub enum SignalVerdict {
@@ -288,39 +370,47 @@ pub enum SignalVerdict {
 
 /// A signal (not `SIGKILL`) is about to be delivered: a signal stop or a
 /// signal event.
-pub fn signal_stop(frame: &mut TrapFrame, sig: usize, handler: usize) -> SignalVerdict {
-    if current_session().is_none() {
-        return SignalVerdict::Deliver;
-    }
+pub fn signal_stop(
+    frame: &mut TrapFrame,
+    sig: usize,
+    handler: usize,
+) -> Result<SignalVerdict, Exit> {
+    let Some(tracee) = current_session() else {
+        return Ok(SignalVerdict::Deliver);
+    };
     let stop = StopInfo {
         signal: sig as u64,
         handler: handler as u64,
         ..info(frame)
     };
-    if stop_here(|s| s.stop_point(StopKind::Signal, stop)) {
-        SignalVerdict::Discard
-    } else {
-        SignalVerdict::Deliver
-    }
+    Ok(
+        if stop_here(&tracee, |s| s.stop_point(StopKind::Signal, stop))? {
+            SignalVerdict::Discard
+        } else {
+            SignalVerdict::Deliver
+        },
+    )
 }
 
 /// `int3` in user mode (`rip` just past it). A traced process is held with
-/// `rip` on the `int3` byte and gets no `SIGTRAP`; returns false when
+/// `rip` on the `int3` byte and gets no `SIGTRAP`; returns `Ok(false)` when
 /// untraced.
-pub fn breakpoint_trap(frame: &mut TrapFrame) -> bool {
-    let active = current_session().is_some_and(|tracee| {
+pub fn breakpoint_trap(frame: &mut TrapFrame) -> Result<bool, Exit> {
+    let Some(tracee) = current_session().filter(|tracee| {
         let session = tracee.session.lock();
         !session.tracee_exited() && !session.is_detached()
-    });
+    }) else {
+        return Ok(false);
+    };
     // Only the one-byte `int3` (0xCC) is a breakpoint; `int 3` (CD 03)
     // gets SIGTRAP like any other trap.
-    if !active || user_byte(frame.rip.wrapping_sub(1)) != Some(0xCC) {
-        return false;
+    if user_byte(frame.rip.wrapping_sub(1)) != Some(0xCC) {
+        return Ok(false);
     }
     frame.rip = frame.rip.wrapping_sub(1);
     let stop = info(frame);
-    stop_here(|s| s.breakpoint_trap(stop));
-    true
+    stop_here(&tracee, |s| s.breakpoint_trap(stop))?;
+    Ok(true)
 }
 
 /// One byte of the current process's memory.
@@ -334,19 +424,18 @@ fn user_byte(addr: u64) -> Option<u8> {
 /// A debug exception from user mode. A single-step trap the kernel asked
 /// for becomes a single-step stop; returns false for anything else (the
 /// caller sends `SIGTRAP`).
-pub fn debug_trap(frame: &mut TrapFrame) -> bool {
-    let pid = context::current_pid();
-    let kernel_tf = context::current().lock().kernel_tf;
-    if !kernel_tf || session_of(pid).is_none() {
-        return false;
-    }
-    step_stop(frame);
-    true
+pub fn debug_trap(frame: &mut TrapFrame) -> Result<bool, Exit> {
+    let kernel_tf = context::current().lock().ptrace.kernel_tf();
+    let Some(tracee) = current_session().filter(|_| kernel_tf) else {
+        return Ok(false);
+    };
+    step_stop(&tracee, frame)?;
+    Ok(true)
 }
 
-fn step_stop(frame: &mut TrapFrame) {
+fn step_stop(tracee: &TraceSession, frame: &mut TrapFrame) -> Result<(), Exit> {
     let stop = info(frame);
-    stop_here(|s| s.stop_point(StopKind::SingleStep, stop));
+    stop_here(tracee, |s| s.stop_point(StopKind::SingleStep, stop)).map(drop)
 }
 
 /// First thing on every entry from user mode: the trap flag the kernel set
@@ -360,11 +449,11 @@ pub fn on_user_entry(frame: &mut TrapFrame) {
     }
     let ctx = context::current();
     let mut c = ctx.lock();
-    if c.kernel_tf {
+    if c.ptrace.kernel_tf() {
         frame.rflags &= !TRAP_FLAG;
         if frame.vector == SYSCALL_VECTOR {
             frame.r11 &= !TRAP_FLAG;
-            c.stepped_syscall = true;
+            c.ptrace.note_stepped_syscall();
         }
     }
 }
@@ -372,45 +461,40 @@ pub fn on_user_entry(frame: &mut TrapFrame) {
 /// Last thing before any return to user mode: a single-step stop after a
 /// stepped `syscall` (also one that was `fexec`: the stop is at the new
 /// program's entry) or at a signal handler's first instruction, then the
-/// trap flag as the session wants it.
-pub fn before_user_return(frame: &mut TrapFrame) {
+/// trap flag as the session wants it. Returns whether a tracer wrote the
+/// registers since the last return (then only `iretq` may be used).
+pub fn before_user_return(frame: &mut TrapFrame) -> Result<bool, Exit> {
+    let ctx = context::current();
     let (entered_handler, stepped_syscall, kernel_tf) = {
-        let ctx = context::current();
         let mut c = ctx.lock();
-        (
-            core::mem::take(&mut c.handler_entered),
-            core::mem::take(&mut c.stepped_syscall),
-            c.kernel_tf,
-        )
+        let (entered_handler, stepped_syscall) = c.ptrace.take_step_notes();
+        (entered_handler, stepped_syscall, c.ptrace.kernel_tf())
     };
-    let stepping = current_session().is_some_and(|t| t.session.lock().single_stepping());
-    if stepping && (stepped_syscall || entered_handler) {
-        // The `syscall` instruction (or the signal delivery) was the step.
-        // No reference is held here: the stop may end in `SIGKILL`.
-        step_stop(frame);
-    }
-    let stepping =
-        stepping && current_session().is_some_and(|t| t.session.lock().single_stepping());
-    if stepping == kernel_tf {
-        if stepping {
-            frame.rflags |= TRAP_FLAG;
+    let session = current_session();
+    let single_stepping = || {
+        session
+            .as_ref()
+            .is_some_and(|t| t.session.lock().single_stepping())
+    };
+    let mut stepping = single_stepping();
+    if let Some(tracee) = session.as_ref().filter(|_| stepping) {
+        if stepped_syscall || entered_handler {
+            // The `syscall` instruction (or the signal delivery) was the
+            // step.
+            step_stop(tracee, frame)?;
+            stepping = single_stepping();
         }
-        return;
     }
     if stepping {
         frame.rflags |= TRAP_FLAG;
-    } else {
+    } else if kernel_tf {
         frame.rflags &= !TRAP_FLAG;
     }
-    context::current().lock().kernel_tf = stepping;
-}
-
-/// Whether a register write asked for `iretq` on the next return (and
-/// clears the request).
-pub fn take_force_iret() -> bool {
-    let ctx = context::current();
     let mut c = ctx.lock();
-    core::mem::take(&mut c.force_iret)
+    if stepping != kernel_tf {
+        c.ptrace.set_kernel_tf(stepping);
+    }
+    Ok(c.ptrace.take_force_iret())
 }
 
 /// `clone` by `parent` created `child`: if the parent is traced, the child
@@ -431,9 +515,7 @@ pub fn on_clone(parent: Pid, child: Pid, flags: usize) -> bool {
         }
     };
     if held {
-        if let Some(ctx) = context::get(child) {
-            ctx.lock().held = true;
-        }
+        set_held(child, true);
         sched::start_context(child);
     }
     tracee.wake_tracer();
@@ -455,10 +537,86 @@ pub fn after_exit(pid: Pid) {
     }
 }
 
-/// `SIGKILL` reached a held tracee: nothing to record, the kill path
-/// releases it and the tracee's wait loop sees the signal.
+/// `SIGKILL` reached a held tracee: it is released, and its wait loop
+/// sees the signal (nothing to record in the session).
 pub fn on_sigkill(pid: Pid) {
     if let Some(tracee) = session_of(pid) {
         tracee.tracee_queue.notify_all();
     }
+    set_held(pid, false);
+}
+
+/// Lets clone children run on, untraced.
+pub fn release_children(children: &[Pid]) {
+    for &child in children {
+        if let Some(ctx) = context::get(child) {
+            ctx.lock().ptrace.set_tracer(0);
+        }
+        set_held(child, false);
+    }
+}
+
+/// Whether `pid` has a live trace session.
+pub fn is_traced(pid: Pid) -> bool {
+    session_of(pid).is_some_and(|t| !t.session.lock().is_detached())
+}
+
+/// Whether `pid` is held by ptrace (register writes need that).
+pub fn is_held_at_stop(pid: Pid) -> bool {
+    session_of(pid).is_some_and(|t| t.session.lock().is_held())
+}
+
+/// The `StopInfo` of `pid`'s current stop (zeroes when untraced).
+pub fn stop_info(pid: Pid) -> StopInfo {
+    session_of(pid)
+        .map(|t| t.session.lock().stop_info())
+        .unwrap_or_default()
+}
+
+/// Why `attach` refused.
+pub enum AttachError {
+    /// A clone child held for another tracer (`EBUSY`).
+    HeldForAnother,
+    /// The target is running (never on one CPU: the caller is).
+    Running,
+}
+
+/// Attaches `tracer` to `target` (pid `pid`): the tracee is frozen where
+/// it is (the attach stop). A clone child held for this tracer is claimed.
+/// `revocable`: the tracee's next change of ids ends the session.
+pub fn attach(
+    pid: Pid,
+    target: &context::ContextRef,
+    tracer: Pid,
+    kill_on_close: bool,
+    revocable: bool,
+) -> Result<Arc<TraceSession>, AttachError> {
+    if let Some(owner) = session_holding_child(pid) {
+        // A clone child held for a tracer is that tracer's to claim.
+        if owner.tracer != tracer {
+            return Err(AttachError::HeldForAnother);
+        }
+        owner.session.lock().claim_child(pid);
+    }
+    let rip = {
+        let mut c = target.lock();
+        let rip = c.user_frame().map_err(|_| AttachError::Running)?.rip;
+        c.ptrace.set_tracer(tracer);
+        rip
+    };
+    set_held(pid, true);
+    let tracee = Arc::new(TraceSession {
+        pid,
+        tracer,
+        session: Mutex::new(Session::attach(StopInfo {
+            addr: rip,
+            ..StopInfo::default()
+        })),
+        tracer_queue: WaitCondition::new(),
+        tracee_queue: WaitCondition::new(),
+        kill_on_close,
+        revocable,
+    });
+    register(tracee.clone());
+    Ok(tracee)
 }

@@ -6,7 +6,7 @@ use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::sync::Arc;
 
-use spin::Mutex;
+use crate::sync::{class, Mutex};
 use syscall::data::Stat;
 use syscall::error::*;
 use syscall::flag::EventFlags;
@@ -24,7 +24,7 @@ pub struct Port {
     name: &'static str,
     /// The console turns CR into LF (terminals send CR for Enter).
     translate_cr: bool,
-    input: Mutex<VecDeque<u8>>,
+    input: Mutex<VecDeque<u8>, { class::OBJECT }>,
     ready: WaitCondition,
 }
 
@@ -74,7 +74,7 @@ impl Port {
         drop(input);
         if got {
             self.ready.notify_all();
-            super::readiness_changed();
+            crate::context::wait::readiness_changed();
         }
     }
 }

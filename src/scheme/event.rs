@@ -16,12 +16,13 @@ use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-use spin::Mutex;
+use crate::sync::{class, Mutex};
 use syscall::data::{Event, Stat};
 use syscall::error::*;
 use syscall::flag::EventFlags;
 
-use super::{fill_stat, Caller, Description, Handle, Scheme, MODE_CHR, READINESS_CHANGED};
+use super::{fill_stat, Caller, Description, Handle, Scheme, MODE_CHR};
+use crate::context::wait::READINESS_CHANGED;
 
 pub const EVENT_SIZE: usize = core::mem::size_of::<Event>();
 const _: () = assert!(EVENT_SIZE == 24);
@@ -58,13 +59,14 @@ impl Drop for Registration {
 }
 
 struct EventQueue {
-    registrations: Mutex<Vec<Registration>>,
+    registrations: Mutex<Vec<Registration>, { class::EVENT_QUEUE }>,
 }
 
-fn word(bytes: &[u8], index: usize) -> usize {
-    let mut w = [0u8; 8];
-    w.copy_from_slice(&bytes[index * 8..index * 8 + 8]);
-    usize::from_le_bytes(w)
+/// Word `index` of a registration record (`EINVAL` if it is short).
+fn word(bytes: &[u8], index: usize) -> Result<usize> {
+    crate::syscall::usermem::le_u64(bytes, index)
+        .map(|w| w as usize)
+        .ok_or(Error::new(EINVAL))
 }
 
 impl EventQueue {
@@ -151,11 +153,13 @@ impl Handle for EventQueue {
         loop {
             let events = self.ready_events(max)?;
             if !events.is_empty() {
-                for (i, e) in events.iter().enumerate() {
-                    let at = i * EVENT_SIZE;
-                    buf[at..at + 8].copy_from_slice(&e.id.to_le_bytes());
-                    buf[at + 8..at + 16].copy_from_slice(&e.flags.bits().to_le_bytes());
-                    buf[at + 16..at + 24].copy_from_slice(&e.data.to_le_bytes());
+                for (record, e) in buf.chunks_exact_mut(EVENT_SIZE).zip(&events) {
+                    let bytes = e.id.to_le_bytes().into_iter();
+                    let bytes = bytes.chain(e.flags.bits().to_le_bytes());
+                    let bytes = bytes.chain(e.data.to_le_bytes());
+                    for (dst, src) in record.iter_mut().zip(bytes) {
+                        *dst = src;
+                    }
                 }
                 return Ok(events.len() * EVENT_SIZE);
             }
@@ -173,7 +177,7 @@ impl Handle for EventQueue {
         let mut done = 0;
         for record in buf.chunks_exact(EVENT_SIZE) {
             let result = (|| {
-                let (id, flags, data) = (word(record, 0), word(record, 1), word(record, 2));
+                let (id, flags, data) = (word(record, 0)?, word(record, 1)?, word(record, 2)?);
                 let flags = EventFlags::from_bits(flags).ok_or(Error::new(EINVAL))?;
                 let description = files.lock().get(id)?;
                 if description.handle.is_event_queue() {

@@ -159,8 +159,12 @@ impl Handle for TextFile {
 /// Copies from `data` at `*pos` into `buf`, advancing `*pos`.
 pub fn read_at(data: &[u8], buf: &mut [u8], pos: &mut u64) -> usize {
     let start = (*pos).min(data.len() as u64) as usize;
-    let n = buf.len().min(data.len() - start);
-    buf[..n].copy_from_slice(&data[start..start + n]);
+    let rest = data.get(start..).unwrap_or_default();
+    let mut n = 0;
+    for (dst, &src) in buf.iter_mut().zip(rest) {
+        *dst = src;
+        n += 1;
+    }
     *pos += n as u64;
     n
 }

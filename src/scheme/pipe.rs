@@ -13,7 +13,7 @@ use alloc::collections::{BTreeMap, VecDeque};
 use alloc::string::String;
 use alloc::sync::Arc;
 
-use spin::Mutex;
+use crate::sync::{class, Mutex};
 use syscall::data::Stat;
 use syscall::error::*;
 use syscall::flag::EventFlags;
@@ -34,7 +34,7 @@ pub fn user_pipe_limit() -> usize {
 }
 
 /// Pipe-buffer bytes charged to each uid (entries at zero are removed).
-static CHARGED: Mutex<BTreeMap<u32, usize>> = Mutex::new(BTreeMap::new());
+static CHARGED: Mutex<BTreeMap<u32, usize>, { class::PIPE_CHARGES }> = Mutex::new(BTreeMap::new());
 
 /// Bytes `uid`'s pipes may still grow by.
 fn user_room(uid: u32) -> usize {
@@ -78,7 +78,7 @@ struct PipeState {
 struct Pipe {
     /// Real uid of the creator: who the buffer is charged to.
     owner: u32,
-    state: Mutex<PipeState>,
+    state: Mutex<PipeState, { class::OBJECT }>,
     changed: WaitCondition,
 }
 
@@ -101,7 +101,7 @@ pub fn new_pipe(owner: u32) -> (Arc<dyn Handle>, Arc<dyn Handle>) {
 impl Pipe {
     fn notify(&self) {
         self.changed.notify_all();
-        super::readiness_changed();
+        crate::context::wait::readiness_changed();
     }
 
     /// Makes room in the buffer for up to `want` more bytes (at least one),
@@ -237,7 +237,7 @@ impl Handle for WriteEnd {
             let room = PIPE_CAPACITY - state.data.len();
             if room > 0 {
                 let n = self.0.make_room(&mut state, room.min(buf.len()))?;
-                state.data.extend(&buf[..n]);
+                state.data.extend(buf.iter().take(n));
                 drop(state);
                 self.0.notify();
                 return Ok(n);

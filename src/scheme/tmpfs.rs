@@ -15,7 +15,7 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
-use spin::Mutex;
+use crate::sync::{class, Mutex};
 use syscall::data::{Stat, StatVfs};
 use syscall::error::*;
 use syscall::flag::{
@@ -162,7 +162,7 @@ struct Fs {
     bytes: usize,
 }
 
-static FS: Mutex<Option<Fs>> = Mutex::new(None);
+static FS: Mutex<Option<Fs>, { class::TMPFS_NODES }> = Mutex::new(None);
 
 fn with_fs<T>(f: impl FnOnce(&mut Fs) -> T) -> T {
     let mut guard = FS.lock();
@@ -555,7 +555,7 @@ pub fn check_dir(path: &str, creds: &Creds) -> Result<()> {
 /// (or renamed through this handle): for `fpath` and `frename`.
 struct TmpHandle {
     ino: u64,
-    path: Mutex<String>,
+    path: Mutex<String, { class::OBJECT }>,
 }
 
 impl Drop for TmpHandle {
@@ -578,8 +578,12 @@ fn read_listing(entries: &BTreeMap<String, u64>, buf: &mut [u8], pos: &mut u64) 
             let end = offset + part.len() as u64;
             if end > *pos && done < buf.len() {
                 let from = (*pos - offset) as usize;
-                let n = (part.len() - from).min(buf.len() - done);
-                buf[done..done + n].copy_from_slice(&part[from..from + n]);
+                let src = part.get(from..).unwrap_or_default();
+                let dst = buf.get_mut(done..).unwrap_or_default();
+                let n = src.len().min(dst.len());
+                if let (Some(d), Some(s)) = (dst.get_mut(..n), src.get(..n)) {
+                    d.copy_from_slice(s);
+                }
                 done += n;
                 *pos += n as u64;
             }
@@ -641,7 +645,12 @@ impl Handle for TmpHandle {
             if end > data.len() {
                 data.resize(end, 0);
             }
-            data[start..end].copy_from_slice(&buf[..n]);
+            match (data.get_mut(start..end), buf.get(..n)) {
+                (Some(dst), Some(src)) => dst.copy_from_slice(src),
+                // The reservation above made `data` at least `end` long
+                // and `n` is at most `buf.len()`.
+                _ => return Err(Error::new(EIO)),
+            }
             node.touch_modify();
             *pos = end as u64;
             Ok(n)
@@ -671,7 +680,7 @@ impl Handle for TmpHandle {
         if path.is_empty() {
             String::from("file:/tmp")
         } else {
-            format!("file:/tmp/{}", path)
+            format!("file:/tmp/{}", *path)
         }
     }
 
@@ -788,7 +797,10 @@ impl Handle for TmpHandle {
                     .and_then(|t| t.checked_add(n as u64))
                     .ok_or(Error::new(EINVAL))
             };
-            let atime = ns(times[0])?;
+            let atime = match times.first() {
+                Some(&t) => ns(t)?,
+                None => return Err(Error::new(EINVAL)),
+            };
             let mtime = match times.get(1) {
                 Some(&t) => Some(ns(t)?),
                 None => None,
@@ -833,7 +845,7 @@ impl Fs {
         }
         let (ddir, dname) = self.parent(&dst, creds)?;
         let is_dir = self.node(ino).is_dir();
-        if is_dir && dst.len() > src.len() && dst[..src.len()] == src[..] {
+        if is_dir && dst.len() > src.len() && dst.starts_with(&src) {
             return Err(Error::new(EINVAL));
         }
         self.may_unlink(sdir, ino, creds)?;

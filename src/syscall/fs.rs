@@ -7,22 +7,23 @@
 use alloc::format;
 use alloc::string::String;
 use alloc::sync::Arc;
+use alloc::vec::Vec;
 
 use syscall::data::{Stat, StatVfs};
 use syscall::error::*;
 use syscall::flag::*;
 
-use super::usermem::{check_writable, copy_in, copy_out, read_str, MAX_TRANSFER};
+use super::usermem::{self, check_writable, copy_in, copy_out, read_str, MAX_TRANSFER};
 use crate::context;
 use crate::context::{Creds, Pid};
-use crate::scheme::{self, tmpfs, Caller, Description, FileTable, Route};
+use crate::scheme::{self, tmpfs, Caller, Description, Route};
 
 /// Heap a call that makes a descriptor may allocate: the object, its
 /// description and the table's growth (paths are admitted as they are
 /// copied in).
 const NEW_FD_HEAP: usize = 4096;
 
-fn files() -> Arc<spin::Mutex<FileTable>> {
+fn files() -> crate::context::FilesRef {
     context::current().lock().files.clone()
 }
 
@@ -32,7 +33,7 @@ fn description(fd: usize) -> Result<Arc<Description>> {
 
 /// The caller's working directory and umask (shared with `CLONE_FS`
 /// siblings).
-fn fs_state() -> Arc<spin::Mutex<context::FsState>> {
+fn fs_state() -> context::FsRef {
     context::current().lock().fs.clone()
 }
 
@@ -125,7 +126,7 @@ pub fn read(fd: usize, buf: usize, len: usize) -> Result<usize> {
     let mut pos = *d.pos.lock();
     let n = d.handle.read(&mut data, &mut pos, d.nonblocking())?;
     *d.pos.lock() = pos;
-    copy_out(buf, &data[..n])?;
+    copy_out(buf, data.get(..n).ok_or(Error::new(EIO))?)?;
     Ok(n)
 }
 
@@ -236,7 +237,7 @@ pub fn fpath(fd: usize, buf: usize, len: usize) -> Result<usize> {
     let d = description(fd)?;
     let path = d.handle.path();
     let n = path.len().min(len);
-    copy_out(buf, &path.as_bytes()[..n])?;
+    copy_out(buf, path.as_bytes().get(..n).ok_or(Error::new(EIO))?)?;
     Ok(n)
 }
 
@@ -342,27 +343,17 @@ pub fn fchown(fd: usize, uid: usize, gid: usize) -> Result<usize> {
 /// `futimens(fd, times, bytes)`: 0, 1 or 2 `TimeSpec`s (access, then
 /// modification time; none: both now).
 pub fn futimens(fd: usize, buf: usize, len: usize) -> Result<usize> {
-    const SPEC: usize = core::mem::size_of::<syscall::data::TimeSpec>();
+    const SPEC: usize = usermem::TIMESPEC_SIZE;
     let d = description(fd)?;
     if !len.is_multiple_of(SPEC) || len > 2 * SPEC {
         return Err(Error::new(EINVAL));
     }
     let raw = copy_in(buf, len)?;
-    let mut times = [(0u64, 0u32); 2];
-    let count = len / SPEC;
-    for (i, spec) in raw.chunks_exact(SPEC).enumerate() {
-        let mut sec = [0u8; 8];
-        sec.copy_from_slice(&spec[..8]);
-        let mut nsec = [0u8; 4];
-        nsec.copy_from_slice(&spec[8..12]);
-        let sec = i64::from_le_bytes(sec);
-        let nsec = i32::from_le_bytes(nsec);
-        if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
-            return Err(Error::new(EINVAL));
-        }
-        times[i] = (sec as u64, nsec as u32);
-    }
-    d.handle.utimens(&times[..count], caller())?;
+    let times = raw
+        .chunks_exact(SPEC)
+        .map(usermem::parse_timespec)
+        .collect::<Result<Vec<_>>>()?;
+    d.handle.utimens(&times, caller())?;
     Ok(0)
 }
 
@@ -462,9 +453,10 @@ fn check_other_dir(path: &str, creds: Creds, pid: Pid) -> Result<()> {
 /// length may be cut short).
 pub fn getcwd(buf: usize, len: usize) -> Result<usize> {
     let cwd = fs_state().lock().cwd.clone();
-    let n = cwd.len().min(len);
-    copy_out(buf, &cwd.as_bytes()[..n])?;
-    Ok(n)
+    let bytes = cwd.as_bytes();
+    let shown = bytes.get(..len).unwrap_or(bytes);
+    copy_out(buf, shown)?;
+    Ok(shown.len())
 }
 
 /// `umask(mask)`: sets the mask (`0o777` bits), returns the old one.

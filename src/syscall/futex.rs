@@ -29,7 +29,7 @@ use spin::Mutex;
 use syscall::error::*;
 use syscall::flag::{FUTEX_REQUEUE, FUTEX_WAIT, FUTEX_WAIT64, FUTEX_WAKE};
 
-use super::usermem::copy_in;
+use super::usermem::read_duration_ns;
 use crate::context::{self, signal, Pid};
 use crate::memory::heap;
 use crate::memory::paging::USER_END;
@@ -82,21 +82,6 @@ fn locate(addr: usize, align: usize) -> Result<(u64, *mut u8)> {
     Ok((t.frame.addr() + offset, ptr))
 }
 
-/// A relative `TimeSpec` at `addr`, in nanoseconds.
-fn read_timeout(addr: usize) -> Result<u64> {
-    let raw = copy_in(addr, 16)?;
-    let mut sec = [0u8; 8];
-    sec.copy_from_slice(&raw[..8]);
-    let sec = i64::from_le_bytes(sec);
-    let nsec = i32::from_le_bytes([raw[8], raw[9], raw[10], raw[11]]);
-    if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
-        return Err(Error::new(EINVAL));
-    }
-    Ok((sec as u64)
-        .saturating_mul(1_000_000_000)
-        .saturating_add(nsec as u64))
-}
-
 /// `futex(addr, op, val, val2, addr2)`.
 ///
 /// - `FUTEX_WAIT`: if the 32-bit word at `addr` (4-byte aligned) equals
@@ -131,7 +116,7 @@ fn wait(addr: usize, wide: bool, val: usize, timeout: usize) -> Result<usize> {
     let (key, ptr) = locate(addr, if wide { 8 } else { 4 })?;
     let deadline = match timeout {
         0 => None,
-        t => Some(crate::time::monotonic_ns().saturating_add(read_timeout(t)?)),
+        t => Some(crate::time::monotonic_ns().saturating_add(read_duration_ns(t)?)),
     };
     // SAFETY: `ptr` points at an aligned word of a frame mapped in this
     // address space (see `locate`); the frame stays mapped while this call
@@ -210,7 +195,7 @@ fn wake(key: u64, n: usize, requeue: Option<(u64, usize)>) -> usize {
         let mut table = WAITERS.lock();
         let (mut i, mut moved) = (0, 0);
         for _ in 0..table.len() {
-            if moved < m && table[i].key == key {
+            if moved < m && table.get(i).is_some_and(|w| w.key == key) {
                 // Same length after the push: no allocation.
                 let mut w = table.remove(i);
                 w.key = key2;

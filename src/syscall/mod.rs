@@ -1,7 +1,10 @@
-//! System calls: `dispatch` is the one Rust function the `syscall` entry
-//! calls. It runs the ptrace entry stop, the call itself, signal delivery
-//! inside the call, the ptrace exit stop and the return-to-user work, then
-//! says whether `sysretq` is safe.
+//! System calls: `handle` runs one call by number. The order around it
+//! (ptrace stops, signal delivery, the way back to user mode) is the
+//! boundary's: see `crate::usermode`.
+
+// User input flows through here: no unwrap, no unchecked indexing
+// (each exception is a local `#[allow]` with its reason).
+#![warn(clippy::unwrap_used, clippy::indexing_slicing)]
 
 mod fs;
 pub mod futex;
@@ -11,10 +14,8 @@ pub mod usermem;
 use syscall::error::*;
 use syscall::number::*;
 
-use crate::arch::gdt::{USER_CS, USER_SS};
 use crate::arch::trap_frame::TrapFrame;
 use crate::context::signal::{self, InterruptedSyscall};
-use crate::memory::paging::USER_END;
 
 /// What a call did besides producing a result.
 pub enum Outcome {
@@ -23,66 +24,20 @@ pub enum Outcome {
     /// `sigreturn` restored the frame; `rax` is already the interrupted
     /// code's, and the interrupted call (if any) now reaches its exit.
     Restored(Option<InterruptedSyscall>),
+    /// `exit`: the context ends with this wait status (at the boundary).
+    Exit(usize),
 }
 
-fn encode(result: Result<usize>) -> u64 {
-    Error::mux(result) as u64
-}
-
-/// Called by the `syscall` entry with the saved user registers. Returns
-/// true when `sysretq` may be used to return.
-pub extern "C" fn dispatch(frame: &mut TrapFrame) -> bool {
-    crate::ptrace::on_user_entry(frame);
-    let skipped = crate::ptrace::syscall_entry_stop(frame);
-    let call = InterruptedSyscall {
-        nr: frame.rax as usize,
-        args: [
-            frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8, frame.r9,
-        ]
-        .map(|a| a as usize),
-    };
-    if !skipped {
-        match handle(call.nr, call.args, frame) {
-            Outcome::Return(result) => {
-                frame.rax = encode(result);
-                if !signal::deliver_pending(frame, Some(call)) {
-                    crate::ptrace::syscall_exit_stop(frame, call);
-                }
-            }
-            Outcome::Restored(interrupted) => {
-                if let Some(call) = interrupted {
-                    if !signal::deliver_pending(frame, Some(call)) {
-                        crate::ptrace::syscall_exit_stop(frame, call);
-                    }
-                }
-            }
-        }
-    }
-    crate::sched::return_to_user(frame);
-    !crate::ptrace::take_force_iret() && sysret_safe(frame)
-}
-
-/// `sysretq` restores rip from rcx and rflags from r11, and faults in
-/// kernel mode on a non-canonical rip: use it only when the frame is
-/// exactly what `syscall` produced.
-fn sysret_safe(frame: &TrapFrame) -> bool {
-    const TF_RF_VM: u64 = (1 << 8) | (1 << 16) | (1 << 17);
-    frame.rcx == frame.rip
-        && frame.r11 == frame.rflags
-        && frame.rip < USER_END - 0x1000
-        && frame.rflags & TF_RF_VM == 0
-        && frame.cs == USER_CS as u64
-        && frame.ss == USER_SS as u64
-}
-
-fn handle(nr: usize, a: [usize; 6], frame: &mut TrapFrame) -> Outcome {
+/// Runs call `nr` with its arguments; `frame` is the caller's saved user
+/// registers (for `fexec`, `clone` and `sigreturn`).
+pub fn handle(nr: usize, a: [usize; 6], frame: &mut TrapFrame) -> Outcome {
     use Outcome::Return;
     match nr {
         SYS_SIGRETURN => match signal::sigreturn(frame) {
             Ok(interrupted) => Outcome::Restored(interrupted),
             Err(e) => Return(Err(e)),
         },
-        SYS_EXIT => crate::process::exit_current(crate::process::wait_status_exited(a[0])),
+        SYS_EXIT => Outcome::Exit(crate::process::wait_status_exited(a[0])),
         SYS_FEXEC => Return(proc::fexec(a, frame)),
         SYS_CLONE => Return(crate::process::clone(a[0], frame)),
         _ => Return(simple(nr, a)),

@@ -6,7 +6,7 @@ use syscall::error::*;
 use syscall::flag::*;
 use syscall::number::*;
 
-use super::usermem::{check_writable, copy_in, copy_out, read_u64};
+use super::usermem::{check_writable, copy_in, copy_out, le_u64, read_duration_ns, read_u64};
 use crate::arch::trap_frame::TrapFrame;
 use crate::context::signal::{self, Action, UNBLOCKABLE};
 use crate::context::{self, Creds};
@@ -39,16 +39,16 @@ fn read_string_list(ptr: usize, count: usize) -> Result<Vec<Vec<u8>>> {
         .chunks_exact(16)
         .map(|pair| {
             let word = |i: usize| {
-                let mut w = [0u8; 8];
-                w.copy_from_slice(&pair[i * 8..i * 8 + 8]);
-                u64::from_le_bytes(w) as usize
+                le_u64(pair, i)
+                    .map(|w| w as usize)
+                    .ok_or(Error::new(EFAULT))
             };
-            let len = word(1);
+            let len = word(1)?;
             total = total.saturating_add(len);
             if total > MAX_ARG_BYTES {
                 return Err(Error::new(E2BIG));
             }
-            copy_in(word(0), len)
+            copy_in(word(0)?, len)
         })
         .collect()
 }
@@ -179,10 +179,9 @@ pub fn kill(pid: usize, sig: usize) -> Result<usize> {
 /// flags.
 const SIGACTION_SIZE: usize = 32;
 
-fn word(bytes: &[u8], i: usize) -> u64 {
-    let mut w = [0u8; 8];
-    w.copy_from_slice(&bytes[i * 8..i * 8 + 8]);
-    u64::from_le_bytes(w)
+/// Word `i` of a record copied in (`EFAULT` if it is short).
+fn word(bytes: &[u8], i: usize) -> Result<u64> {
+    le_u64(bytes, i).ok_or(Error::new(EFAULT))
 }
 
 pub fn sigaction(sig: usize, act: usize, oldact: usize, restorer: usize) -> Result<usize> {
@@ -195,13 +194,13 @@ pub fn sigaction(sig: usize, act: usize, oldact: usize, restorer: usize) -> Resu
     let new = if act != 0 {
         let raw = copy_in(act, SIGACTION_SIZE)?;
         // The kernel returns to these addresses: they must be user ones.
-        if word(&raw, 0) >= USER_END || restorer as u64 >= USER_END {
+        if word(&raw, 0)? >= USER_END || restorer as u64 >= USER_END {
             return Err(Error::new(EFAULT));
         }
         Some(Action {
-            handler: word(&raw, 0) as usize,
-            mask: word(&raw, 1) & !UNBLOCKABLE,
-            flags: word(&raw, 3) as usize,
+            handler: word(&raw, 0)? as usize,
+            mask: word(&raw, 1)? & !UNBLOCKABLE,
+            flags: word(&raw, 3)? as usize,
             restorer,
         })
     } else {
@@ -213,9 +212,11 @@ pub fn sigaction(sig: usize, act: usize, oldact: usize, restorer: usize) -> Resu
     let actions = context::current().lock().actions.clone();
     let old = {
         let mut table = actions.lock();
-        let old = table.0[sig];
+        // `sig` was checked to be a valid signal above.
+        let slot = table.0.get_mut(sig).ok_or(Error::new(EINVAL))?;
+        let old = *slot;
         if let Some(new) = new {
-            table.0[sig] = new;
+            *slot = new;
         }
         old
     };
@@ -257,14 +258,6 @@ pub fn sigprocmask(how: usize, set: usize, oldset: usize) -> Result<usize> {
     Ok(0)
 }
 
-/// `TimeSpec`: seconds (i64), nanoseconds (i32), padding.
-fn read_timespec(addr: usize) -> Result<(i64, i64)> {
-    let raw = copy_in(addr, 16)?;
-    let sec = word(&raw, 0) as i64;
-    let nsec = i32::from_le_bytes([raw[8], raw[9], raw[10], raw[11]]) as i64;
-    Ok((sec, nsec))
-}
-
 fn write_timespec(addr: usize, ns: u64) -> Result<()> {
     let mut raw = [0u8; 16];
     raw[..8].copy_from_slice(&((ns / 1_000_000_000) as i64).to_le_bytes());
@@ -273,16 +266,10 @@ fn write_timespec(addr: usize, ns: u64) -> Result<()> {
 }
 
 pub fn nanosleep(req: usize, rem: usize) -> Result<usize> {
-    let (sec, nsec) = read_timespec(req)?;
-    if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
-        return Err(Error::new(EINVAL));
-    }
+    let duration = read_duration_ns(req)?;
     if rem != 0 {
         check_writable(rem, 16)?;
     }
-    let duration = (sec as u64)
-        .saturating_mul(1_000_000_000)
-        .saturating_add(nsec as u64);
     let deadline = crate::time::monotonic_ns().saturating_add(duration);
     loop {
         let now = crate::time::monotonic_ns();

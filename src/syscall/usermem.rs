@@ -115,3 +115,40 @@ pub fn read_str(addr: usize, len: usize) -> Result<String> {
     let bytes = copy_in(addr, len)?;
     String::from_utf8(bytes).map_err(|_| Error::new(EINVAL))
 }
+
+/// The little-endian 64-bit word number `index` of `bytes`, if it is
+/// all there (records copied in from user space are parsed with this).
+pub fn le_u64(bytes: &[u8], index: usize) -> Option<u64> {
+    let start = index.checked_mul(8)?;
+    let word = bytes.get(start..)?.first_chunk::<8>()?;
+    Some(u64::from_le_bytes(*word))
+}
+
+/// Size of `redox_syscall`'s `TimeSpec`: seconds (`i64`), nanoseconds
+/// (`i32`), padding.
+pub const TIMESPEC_SIZE: usize = core::mem::size_of::<syscall::data::TimeSpec>();
+
+/// A `TimeSpec` record as (seconds, nanoseconds): `EINVAL` for negative
+/// seconds or nanoseconds outside `0..1_000_000_000`; `EFAULT` if the
+/// record is cut short.
+pub fn parse_timespec(record: &[u8]) -> Result<(u64, u32)> {
+    let sec = le_u64(record, 0).ok_or(Error::new(EFAULT))? as i64;
+    let nsec = record
+        .get(8..)
+        .and_then(|r| r.first_chunk::<4>())
+        .map(|w| i32::from_le_bytes(*w))
+        .ok_or(Error::new(EFAULT))?;
+    if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
+        return Err(Error::new(EINVAL));
+    }
+    Ok((sec as u64, nsec as u32))
+}
+
+/// The `TimeSpec` at user address `addr` as a duration in nanoseconds
+/// (saturating: a huge one is "for ever"); errors as [`parse_timespec`].
+pub fn read_duration_ns(addr: usize) -> Result<u64> {
+    let (sec, nsec) = parse_timespec(&copy_in(addr, TIMESPEC_SIZE)?)?;
+    Ok(sec
+        .saturating_mul(1_000_000_000)
+        .saturating_add(u64::from(nsec)))
+}

@@ -101,21 +101,17 @@ pub unsafe extern "C" fn switch_stacks(save_rsp: *mut u64, next_rsp: u64) {
 }
 
 /// Where a new context's first `switch_stacks` returns to, with `rsp` at
-/// its `TrapFrame`: the return-to-user work every return to user mode does
-/// (pending signals, single-stepping), then `return_to_frame`.
+/// its `TrapFrame`: the boundary's way back (`usermode::first_return`:
+/// pending signals, single-stepping), then `return_to_frame`.
 #[unsafe(naked)]
 unsafe extern "C" fn new_context_start() {
     naked_asm!(
         "mov rdi, rsp",
         "call {first}",
         "jmp {ret}",
-        first = sym first_return_to_user,
+        first = sym crate::usermode::first_return,
         ret = sym super::idt::return_to_frame,
     );
-}
-
-extern "C" fn first_return_to_user(frame: &mut TrapFrame) {
-    crate::sched::return_to_user(frame);
 }
 
 /// Callee-saved registers `switch_stacks` pops, plus its return address.

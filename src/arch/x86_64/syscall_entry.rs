@@ -1,7 +1,7 @@
 //! The `syscall` instruction's entry: switch to the kernel stack, build the
 //! same `TrapFrame` an interrupt from user mode would, call
-//! `syscall::dispatch`, and return with `sysretq` only when that is safe
-//! (the dispatcher decides), else through `iretq`.
+//! `usermode::syscall`, and return with `sysretq` only when that is safe
+//! (the boundary decides), else through `iretq`.
 
 use core::arch::naked_asm;
 use core::mem::offset_of;
@@ -47,7 +47,7 @@ unsafe extern "C" fn syscall_entry() {
         user_ss = const USER_SS as u64,
         user_cs = const USER_CS as u64,
         vector = const SYSCALL_VECTOR,
-        dispatch = sym crate::syscall::dispatch,
+        dispatch = sym crate::usermode::syscall,
         iret_path = sym super::idt::return_to_frame,
         rip = const offset_of!(TrapFrame, rip) - offset_of!(TrapFrame, vector),
         rflags = const offset_of!(TrapFrame, rflags) - offset_of!(TrapFrame, vector),

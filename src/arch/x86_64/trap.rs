@@ -1,5 +1,6 @@
-//! Where every interrupt and exception lands: `dispatch` sorts them into
-//! timer ticks, faults in user mode (signals) and fatal kernel faults;
+//! Where every interrupt and exception lands: `dispatch` hands those from
+//! user mode to the boundary (`usermode`) and handles the kernel's own
+//! (timer ticks, probe faults, fatal kernel faults);
 //! `ist_dispatch` takes the vectors that arrive on IST stacks (debug
 //! exception, NMI, machine check) and may interrupt the kernel anywhere.
 
@@ -134,28 +135,33 @@ fn move_to_kernel_stack(frame: &TrapFrame) -> *mut TrapFrame {
     dest
 }
 
-/// Called by `interrupt_entry` with the saved frame.
+/// Called by `interrupt_entry` with the saved frame. Anything from user
+/// mode goes to the boundary (`usermode::trap`); in kernel mode only the
+/// timer (the idle loop's `hlt`), a probe's page fault and spurious
+/// interrupts are expected.
 pub extern "C" fn dispatch(frame: &mut TrapFrame) {
     if frame.is_from_user() {
-        crate::ptrace::on_user_entry(frame);
+        crate::usermode::trap(frame);
+        return;
     }
     match frame.vector {
-        v if v < 32 => exception(frame),
-        v if v == TIMER_VECTOR as u64 => {
-            super::apic::end_of_interrupt();
-            crate::time::tick();
-            crate::sched::timer_tick(frame);
-        }
+        v if v < 32 => kernel_exception(frame),
+        v if v == TIMER_VECTOR as u64 => timer_interrupt(),
         v if v == SPURIOUS_VECTOR as u64 => {}
         _ => crate::warn!("unexpected interrupt vector {:#x}", frame.vector),
     }
 }
 
-fn exception(frame: &mut TrapFrame) {
-    if frame.is_from_user() {
-        crate::sched::user_exception(frame);
-        return;
-    }
+/// The timer's work in either mode: acknowledge, count the tick, wake
+/// sleepers, poll the console's input.
+pub fn timer_interrupt() {
+    super::apic::end_of_interrupt();
+    crate::time::tick();
+    crate::sched::timer_tick();
+    crate::scheme::debug::poll_input();
+}
+
+fn kernel_exception(frame: &mut TrapFrame) {
     if frame.vector == PAGE_FAULT {
         if let Some(resume) = super::probe::fixup(frame.rip) {
             crate::selftest::note_probe_fault(Cr2::read_raw());
