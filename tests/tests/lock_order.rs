@@ -11,8 +11,8 @@ fn taking_locks_out_of_order_panics_naming_both() {
         .run()
         .expect_status(status::PANIC)
         .expect_contains(
-            "KERNEL PANIC: lock order violated: taking `self-test outer lock` (level 13) \
-             while holding `self-test inner lock` (level 14), at src/sync.rs:",
+            "KERNEL PANIC: lock order violated: taking `self-test outer lock` (level 15) \
+             while holding `self-test inner lock` (level 16), at src/sync.rs:",
         )
         .expect_absent("test lock-order ... FAILED");
 }
