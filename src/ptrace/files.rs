@@ -32,7 +32,7 @@ fn err(errno: i32) -> Error {
 }
 
 /// A live (not exited) context.
-fn live_context(pid: Pid) -> Option<ContextRef> {
+pub(super) fn live_context(pid: Pid) -> Option<ContextRef> {
     context::get(pid).filter(|c| !matches!(c.lock().state, State::Exited(_)))
 }
 
@@ -40,15 +40,15 @@ fn live_context(pid: Pid) -> Option<ContextRef> {
 /// caller opened it, the target's credential epoch then (contract v1.2:
 /// the target's next change of its ids revokes the handle).
 #[derive(Copy, Clone, Debug)]
-struct Grant {
-    pid: Pid,
+pub(super) struct Grant {
+    pub(super) pid: Pid,
     epoch: Option<u64>,
 }
 
 impl Grant {
     /// `EPERM` once the target has changed its ids since a non-root open.
     /// A target that is gone passes: the operation reports `ESRCH` itself.
-    fn check(&self) -> Result<()> {
+    pub(super) fn check(&self) -> Result<()> {
         let Some(epoch) = self.epoch else {
             return Ok(());
         };
@@ -127,6 +127,7 @@ pub fn open_proc_file(
         ProcFile::Mem => Arc::new(MemFile { grant }),
         ProcFile::Stop => Arc::new(StopFile { grant }),
         ProcFile::Status => Arc::new(crate::scheme::proc::StatusFile { pid }),
+        ProcFile::Maps => Arc::new(super::maps::MapsFile { grant }),
     })
 }
 

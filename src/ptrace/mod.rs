@@ -13,6 +13,7 @@
 //! while a context lock is held.
 
 pub mod files;
+pub mod maps;
 
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;

@@ -1,4 +1,8 @@
-//! The global allocator: a first-fit free list over a static 1 MiB arena, behind a spin lock.
+//! The global allocator: a first-fit free list behind a spin lock, over
+//! memory mapped with `fmap` (anonymous, private, read-write). It starts
+//! empty and grows by mapping more pages right above what it has (at a
+//! fixed address far from everything else, with `MAP_FIXED_NOREPLACE`), so
+//! a program uses as much memory as it allocates and no `brk` exists.
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::cell::UnsafeCell;
@@ -6,18 +10,33 @@ use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use linked_list_allocator::Heap;
+use syscall::data::Map;
+use syscall::flag::MapFlags;
 
-/// Size of the heap arena in bytes.
-pub const HEAP_SIZE: usize = 1 << 20;
+/// Where the heap's mappings start.
+pub const HEAP_BASE: usize = 0x0000_2000_0000_0000;
+/// Most bytes the heap maps.
+pub const HEAP_MAX: usize = 1 << 30;
+/// The smallest growth, in bytes.
+const GROW_STEP: usize = 128 * 1024;
+const PAGE: usize = 4096;
 
-#[repr(C, align(4096))]
-struct Arena(UnsafeCell<[u8; HEAP_SIZE]>);
-
-// SAFETY: the arena is only touched through the allocator, which serialises
-// access with its lock.
-unsafe impl Sync for Arena {}
-
-static ARENA: Arena = Arena(UnsafeCell::new([0; HEAP_SIZE]));
+/// Maps `len` bytes (a multiple of the page size) at `addr`, or false.
+fn map_at(addr: usize, len: usize) -> bool {
+    let map = Map {
+        offset: 0,
+        size: len,
+        flags: MapFlags::PROT_READ
+            | MapFlags::PROT_WRITE
+            | MapFlags::MAP_PRIVATE
+            | MapFlags::MAP_FIXED_NOREPLACE,
+        address: addr,
+    };
+    // SAFETY: a fixed, no-replace anonymous mapping touches no memory the
+    // program already uses.
+    let result = unsafe { syscall::fmap(!0, &map) };
+    result == Ok(addr)
+}
 
 /// The heap state guarded by a spin lock; threads created with `CLONE_VM`
 /// share it.
@@ -27,8 +46,48 @@ pub struct Allocator {
 }
 
 struct Inner {
-    ready: bool,
+    /// Bytes mapped so far, from `HEAP_BASE`.
+    mapped: usize,
     heap: Heap,
+}
+
+impl Inner {
+    /// Maps at least `need` more bytes above the heap and hands them to it.
+    fn grow(&mut self, need: usize) -> bool {
+        let Some(by) = need
+            .checked_add(GROW_STEP + PAGE - 1)
+            .map(|n| n & !(PAGE - 1))
+        else {
+            return false;
+        };
+        if by > HEAP_MAX - self.mapped || !map_at(HEAP_BASE + self.mapped, by) {
+            return false;
+        }
+        if self.mapped == 0 {
+            // SAFETY: the range was just mapped for the heap alone.
+            unsafe { self.heap.init(HEAP_BASE as *mut u8, by) };
+        } else {
+            // SAFETY: the new pages are mapped right above the heap's top.
+            unsafe { self.heap.extend(by) };
+        }
+        self.mapped += by;
+        true
+    }
+
+    fn allocate(&mut self, layout: Layout) -> *mut u8 {
+        if let Ok(p) = self.heap.allocate_first_fit(layout) {
+            return p.as_ptr();
+        }
+        // A block of `size` aligned to `align` fits in this much more.
+        let need = layout.size().saturating_add(layout.align()).saturating_add(64);
+        if !self.grow(need) {
+            return ptr::null_mut();
+        }
+        self.heap
+            .allocate_first_fit(layout)
+            .map(NonNull::as_ptr)
+            .unwrap_or(ptr::null_mut())
+    }
 }
 
 // SAFETY: `inner` is only accessed while `locked` is held (see `with`).
@@ -39,13 +98,13 @@ impl Allocator {
         Allocator {
             locked: AtomicBool::new(false),
             inner: UnsafeCell::new(Inner {
-                ready: false,
+                mapped: 0,
                 heap: Heap::empty(),
             }),
         }
     }
 
-    fn with<R>(&self, f: impl FnOnce(&mut Heap) -> R) -> R {
+    fn with<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> R {
         while self
             .locked
             .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
@@ -57,34 +116,24 @@ impl Allocator {
         }
         // SAFETY: the lock is held, so this is the only reference to `inner`.
         let inner = unsafe { &mut *self.inner.get() };
-        if !inner.ready {
-            // SAFETY: the arena is a static region used by nothing else, and
-            // it is handed to the heap exactly once.
-            unsafe { inner.heap.init(ARENA.0.get().cast::<u8>(), HEAP_SIZE) };
-            inner.ready = true;
-        }
-        let r = f(&mut inner.heap);
+        let r = f(inner);
         self.locked.store(false, Ordering::Release);
         r
     }
 }
 
-// SAFETY: allocations come from the arena, never overlap (the free list
-// guarantees it) and honour the requested layout.
+// SAFETY: allocations come from the heap's mappings, never overlap (the
+// free list guarantees it) and honour the requested layout.
 unsafe impl GlobalAlloc for Allocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        self.with(|h| {
-            h.allocate_first_fit(layout)
-                .map(NonNull::as_ptr)
-                .unwrap_or(ptr::null_mut())
-        })
+        self.with(|h| h.allocate(layout))
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         if let Some(p) = NonNull::new(ptr) {
             // SAFETY: the caller returns a block this allocator handed out
             // with the same layout.
-            self.with(|h| unsafe { h.deallocate(p, layout) })
+            self.with(|h| unsafe { h.heap.deallocate(p, layout) })
         }
     }
 }
@@ -94,10 +143,15 @@ static ALLOCATOR: Allocator = Allocator::new();
 
 /// Bytes of the heap currently allocated.
 pub fn used() -> usize {
-    ALLOCATOR.with(|h| h.used())
+    ALLOCATOR.with(|h| h.heap.used())
 }
 
 /// Bytes of the heap currently free.
 pub fn free() -> usize {
-    ALLOCATOR.with(|h| h.free())
+    ALLOCATOR.with(|h| h.heap.free())
+}
+
+/// Bytes the heap has mapped.
+pub fn mapped() -> usize {
+    ALLOCATOR.with(|h| h.mapped)
 }
