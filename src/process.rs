@@ -72,7 +72,13 @@ fn build_image(path: &str, image: &[u8], argv: &[Vec<u8>], envp: &[Vec<u8>]) -> 
         page += PAGE_SIZE;
     }
     let path = path.strip_prefix("file:").unwrap_or(path);
-    crate::memory::mapping::record_image(&mut space, path, image, STACK_TOP - STACK_SIZE, STACK_TOP)?;
+    crate::memory::mapping::record_image(
+        &mut space,
+        path,
+        image,
+        STACK_TOP - STACK_SIZE,
+        STACK_TOP,
+    )?;
     let sp = push_arguments(&space, argv, envp)?;
     Ok(Image { space, entry, sp })
 }

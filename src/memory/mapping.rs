@@ -366,7 +366,9 @@ pub fn map(space: &mut AddressSpace, req: MapRequest) -> Result<u64> {
         }
         req.addr
     } else {
-        mappings.find_free(req.addr, req.len).ok_or(Error::new(ENOMEM))?
+        mappings
+            .find_free(req.addr, req.len)
+            .ok_or(Error::new(ENOMEM))?
     };
     let end = start + req.len;
     if mappings.len() + 1 + mappings.splits(start, end) > MAX_REGIONS

@@ -96,7 +96,7 @@ fn limits_text() -> String {
          pipe_capacity={}\npipe_bytes_per_user={}\npipe_bytes_used={}\n\
          event_per_queue={}\nevent_per_process={}\ncontexts={}\n\
          contexts_per_user={}\nnested_signals={}\nfexec_args={}\n\
-         fexec_arg_bytes={}\ntransfer={}\n",
+         fexec_arg_bytes={}\ntransfer={}\nmap_bytes={}\nmap_count={}\n",
         heap::size(),
         heap::reserve(),
         heap::free_bytes(),
@@ -112,6 +112,8 @@ fn limits_text() -> String {
         crate::process::MAX_ARGS,
         crate::process::MAX_ARG_BYTES,
         crate::syscall::usermem::MAX_TRANSFER,
+        crate::memory::mapping::MAX_MAPPED_BYTES,
+        crate::memory::mapping::MAX_REGIONS,
     )
 }
 

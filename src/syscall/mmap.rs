@@ -69,7 +69,7 @@ fn page_len(len: usize) -> Result<u64> {
 }
 
 fn aligned(addr: usize) -> Result<u64> {
-    if addr as u64 % PAGE_SIZE != 0 {
+    if !(addr as u64).is_multiple_of(PAGE_SIZE) {
         return Err(Error::new(EINVAL));
     }
     Ok(addr as u64)
@@ -182,7 +182,10 @@ fn do_fmap(fd: usize, offset: usize, size: usize, flags: usize, address: usize) 
 pub fn funmap(addr: usize, len: usize) -> Result<usize> {
     let addr = aligned(addr)?;
     let len = page_len(len)?;
-    if addr.checked_add(len).is_none_or(|end| end > mapping::MAP_END) {
+    if addr
+        .checked_add(len)
+        .is_none_or(|end| end > mapping::MAP_END)
+    {
         return Err(Error::new(EINVAL));
     }
     crate::memory::heap::admit(CALL_HEAP)?;
@@ -209,7 +212,10 @@ pub fn mprotect(addr: usize, len: usize, flags: usize) -> Result<usize> {
     let prot = prot_of(flags)?;
     let addr = aligned(addr)?;
     let len = page_len(len)?;
-    if addr.checked_add(len).is_none_or(|end| end > mapping::MAP_END) {
+    if addr
+        .checked_add(len)
+        .is_none_or(|end| end > mapping::MAP_END)
+    {
         return Err(Error::new(EINVAL));
     }
     crate::memory::heap::admit(CALL_HEAP)?;

@@ -195,7 +195,10 @@ mod tests {
             .into_iter()
             .filter(|f| f.is_read_only())
             .collect();
-        assert_eq!(read_only, [ProcFile::Stop, ProcFile::Status, ProcFile::Maps]);
+        assert_eq!(
+            read_only,
+            [ProcFile::Stop, ProcFile::Status, ProcFile::Maps]
+        );
     }
 
     #[test]

@@ -79,7 +79,10 @@ impl Inner {
             return p.as_ptr();
         }
         // A block of `size` aligned to `align` fits in this much more.
-        let need = layout.size().saturating_add(layout.align()).saturating_add(64);
+        let need = layout
+            .size()
+            .saturating_add(layout.align())
+            .saturating_add(64);
         if !self.grow(need) {
             return ptr::null_mut();
         }
@@ -149,6 +152,13 @@ pub fn used() -> usize {
 /// Bytes of the heap currently free.
 pub fn free() -> usize {
     ALLOCATOR.with(|h| h.heap.free())
+}
+
+/// Maps heap memory up front until at least `bytes` are mapped (a program
+/// that measures memory use grows its heap before it measures); false if
+/// the memory cannot be mapped.
+pub fn reserve(bytes: usize) -> bool {
+    ALLOCATOR.with(|h| h.mapped >= bytes || h.grow(bytes - h.mapped))
 }
 
 /// Bytes the heap has mapped.
