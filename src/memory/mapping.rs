@@ -407,6 +407,11 @@ pub fn map(space: &mut AddressSpace, req: MapRequest) -> Result<u64> {
         // The tables exist and the range is empty, so this succeeds.
         if space.map_page(va, frame, access, req.shared).is_err() {
             crate::debug!("fmap: page {:#x} refused after its tables were made", va);
+            if !req.shared {
+                // SAFETY: the frame was not mapped; shared frames are freed
+                // with their region instead.
+                unsafe { frame::free(frame) };
+            }
         }
     }
     let (what, offset) = match req.source {

@@ -20,7 +20,7 @@ use crate::memory::PAGE_SIZE;
 /// The descriptor Redox passes for anonymous memory.
 const ANONYMOUS: usize = !0;
 /// Heap admitted for every call: new regions (a split or two) and B-tree
-/// nodes.
+/// nodes (`fmap` adds its frame list).
 const CALL_HEAP: usize = 4096;
 
 fn space() -> Result<Arc<spin::Mutex<AddressSpace>>> {
@@ -145,10 +145,9 @@ fn do_fmap(fd: usize, offset: usize, size: usize, flags: usize, address: usize) 
         heap += path.len() + HEAP_PER_REGION;
         Some((data, path))
     };
-    if shared && source_file.is_none() {
-        // The frame list of the shared memory.
-        heap += (len / PAGE_SIZE) as usize * size_of::<u64>();
-    }
+    // The list of the new frames (kept as the shared memory's frame list
+    // for `MAP_SHARED` anonymous memory).
+    heap += (len / PAGE_SIZE) as usize * size_of::<u64>();
     crate::memory::heap::admit(heap)?;
     let source = match &source_file {
         None => Source::Anon,

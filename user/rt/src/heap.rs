@@ -1,8 +1,10 @@
-//! The global allocator: a first-fit free list behind a spin lock, over
-//! memory mapped with `fmap` (anonymous, private, read-write). It starts
-//! empty and grows by mapping more pages right above what it has (at a
-//! fixed address far from everything else, with `MAP_FIXED_NOREPLACE`), so
-//! a program uses as much memory as it allocates and no `brk` exists.
+//! The global allocator: first-fit free lists behind a spin lock. The
+//! first 1 MiB comes from a static seed area in `.bss` (so a program's
+//! first allocations make no system call: tracers see exactly the calls a
+//! program makes itself); past it, the heap grows by mapping memory with
+//! `fmap` (anonymous, private, read-write), contiguously from a fixed
+//! address far from everything else, with `MAP_FIXED_NOREPLACE`. There is
+//! no `brk` and no fixed limit but the memory there is.
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::cell::UnsafeCell;
@@ -12,6 +14,18 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use linked_list_allocator::Heap;
 use syscall::data::Map;
 use syscall::flag::MapFlags;
+
+/// Bytes of the static seed area.
+pub const SEED_SIZE: usize = 1 << 20;
+
+#[repr(C, align(4096))]
+struct Seed(UnsafeCell<[u8; SEED_SIZE]>);
+
+// SAFETY: the seed is only touched through the allocator, which serialises
+// access with its lock.
+unsafe impl Sync for Seed {}
+
+static SEED: Seed = Seed(UnsafeCell::new([0; SEED_SIZE]));
 
 /// Where the heap's mappings start.
 pub const HEAP_BASE: usize = 0x0000_2000_0000_0000;
@@ -46,6 +60,9 @@ pub struct Allocator {
 }
 
 struct Inner {
+    /// Whether `seed` has been given the seed area.
+    seeded: bool,
+    seed: Heap,
     /// Bytes mapped so far, from `HEAP_BASE`.
     mapped: usize,
     heap: Heap,
@@ -75,6 +92,15 @@ impl Inner {
     }
 
     fn allocate(&mut self, layout: Layout) -> *mut u8 {
+        if !self.seeded {
+            // SAFETY: the seed is a static area used by nothing else, and
+            // it is handed to the heap exactly once.
+            unsafe { self.seed.init(SEED.0.get().cast::<u8>(), SEED_SIZE) };
+            self.seeded = true;
+        }
+        if let Ok(p) = self.seed.allocate_first_fit(layout) {
+            return p.as_ptr();
+        }
         if let Ok(p) = self.heap.allocate_first_fit(layout) {
             return p.as_ptr();
         }
@@ -101,6 +127,8 @@ impl Allocator {
         Allocator {
             locked: AtomicBool::new(false),
             inner: UnsafeCell::new(Inner {
+                seeded: false,
+                seed: Heap::empty(),
                 mapped: 0,
                 heap: Heap::empty(),
             }),
@@ -134,9 +162,18 @@ unsafe impl GlobalAlloc for Allocator {
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         if let Some(p) = NonNull::new(ptr) {
-            // SAFETY: the caller returns a block this allocator handed out
-            // with the same layout.
-            self.with(|h| unsafe { h.heap.deallocate(p, layout) })
+            self.with(|h| {
+                let seed = SEED.0.get() as usize;
+                let heap = if (seed..seed + SEED_SIZE).contains(&(ptr as usize)) {
+                    &mut h.seed
+                } else {
+                    &mut h.heap
+                };
+                // SAFETY: the caller returns a block this allocator handed
+                // out with this layout, from this heap (the seed's range
+                // tells which).
+                unsafe { heap.deallocate(p, layout) }
+            })
         }
     }
 }
@@ -146,12 +183,12 @@ static ALLOCATOR: Allocator = Allocator::new();
 
 /// Bytes of the heap currently allocated.
 pub fn used() -> usize {
-    ALLOCATOR.with(|h| h.heap.used())
+    ALLOCATOR.with(|h| h.seed.used() + h.heap.used())
 }
 
 /// Bytes of the heap currently free.
 pub fn free() -> usize {
-    ALLOCATOR.with(|h| h.heap.free())
+    ALLOCATOR.with(|h| h.seed.free() + h.heap.free())
 }
 
 /// Maps heap memory up front until at least `bytes` are mapped (a program
@@ -161,7 +198,7 @@ pub fn reserve(bytes: usize) -> bool {
     ALLOCATOR.with(|h| h.mapped >= bytes || h.grow(bytes - h.mapped))
 }
 
-/// Bytes the heap has mapped.
+/// Bytes the heap has mapped with `fmap` (the seed not counted).
 pub fn mapped() -> usize {
     ALLOCATOR.with(|h| h.mapped)
 }

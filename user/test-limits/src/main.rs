@@ -530,10 +530,6 @@ fn clone_until_eagain() -> Result<(), String> {
 /// gone, `fork` and `fexec` fail with `ENOMEM` and the program goes on.
 fn frames_flood() -> Result<(), String> {
     in_child(|| {
-        // Every holder is a copy of this process: a 2 MiB heap (mapped now,
-        // before the frames run out) makes each big enough that the frames
-        // run out before the context limits, as the 1 MiB static heap did.
-        ensure!(rt::heap::reserve(2 << 20), "cannot map a 2 MiB heap");
         let (rd, wr) = rt::io::pipe(0).ctx("pipe")?;
         let mut holders = Vec::new();
         let refusal = loop {
