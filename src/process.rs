@@ -51,8 +51,9 @@ struct Image {
     sp: u64,
 }
 
-/// Builds a new address space for `image` with `argv`/`envp` on its stack.
-fn build_image(image: &[u8], argv: &[Vec<u8>], envp: &[Vec<u8>]) -> Result<Image> {
+/// Builds a new address space for `image` (loaded from `path`) with
+/// `argv`/`envp` on its stack.
+fn build_image(path: &str, image: &[u8], argv: &[Vec<u8>], envp: &[Vec<u8>]) -> Result<Image> {
     let mut space = AddressSpace::new().map_err(|_| Error::new(ENOMEM))?;
     let entry = crate::elf::load(image, &mut space).map_err(|e| match e {
         crate::elf::LoadError::Malformed | crate::elf::LoadError::WritableAndExecutable => {
@@ -67,6 +68,14 @@ fn build_image(image: &[u8], argv: &[Vec<u8>], envp: &[Vec<u8>]) -> Result<Image
             .map_err(|_| Error::new(ENOMEM))?;
         page += PAGE_SIZE;
     }
+    let path = path.strip_prefix("file:").unwrap_or(path);
+    crate::memory::mapping::record_image(
+        &mut space,
+        path,
+        image,
+        STACK_TOP - STACK_SIZE,
+        STACK_TOP,
+    )?;
     let sp = push_arguments(&space, argv, envp)?;
     Ok(Image { space, entry, sp })
 }
@@ -144,7 +153,7 @@ fn spawn_init(argv: &[String]) -> Result<Pid> {
     let handle = scheme::open(path, syscall::flag::O_RDONLY, creds, 0)?;
     let data = handle.handle.image()?;
     let args: Vec<Vec<u8>> = argv.iter().map(|a| a.as_bytes().to_vec()).collect();
-    let image = build_image(&data, &args, &[])?;
+    let image = build_image(&handle.handle.path(), &data, &args, &[])?;
     let mut files = FileTable::new();
     for _ in 0..3 {
         let console = scheme::open("debug:", syscall::flag::O_RDWR, creds, 0)?;
@@ -315,7 +324,7 @@ pub fn fexec(
     if data.len() > MAX_IMAGE {
         return Err(Error::new(ENOEXEC));
     }
-    let image = build_image(&data, &argv, &envp)?;
+    let image = build_image(&description.handle.path(), &data, &argv, &envp)?;
     let name = argv
         .first()
         .map(|a| String::from_utf8_lossy(a).into_owned())

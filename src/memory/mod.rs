@@ -4,6 +4,7 @@
 pub mod frame;
 pub mod heap;
 pub mod kstack;
+pub mod mapping;
 pub mod paging;
 
 use crate::boot_info::BootInfo;

@@ -16,6 +16,12 @@ use super::PAGE_SIZE;
 pub const USER_END: u64 = 0x0000_8000_0000_0000;
 /// PML4 entries `KERNEL_PML4_FIRST..512` are the kernel's, shared by all.
 const KERNEL_PML4_FIRST: usize = 256;
+/// A leaf whose frame this address space does not own: a `MAP_SHARED`
+/// page, whose frames belong to the mapping (`memory::mapping`) and are
+/// freed when its last user goes. Never freed by the page tables.
+const SHARED: F = F::BIT_9;
+/// A leaf kept with its frame but not present: a `PROT_NONE` page.
+const PARKED: F = F::BIT_10;
 
 bitflags! {
     /// What user code may do with a page (it may always read it).
@@ -33,6 +39,14 @@ pub enum MapError {
     AlreadyMapped,
     NotMapped,
     OutOfMemory,
+}
+
+/// The leaf flags for `access`, `None` being `PROT_NONE` (parked).
+fn leaf_flags_opt(access: Option<UserAccess>) -> F {
+    match access {
+        Some(access) => leaf_flags(access),
+        None => F::USER_ACCESSIBLE | PARKED,
+    }
 }
 
 /// A page-table walk result: the frame mapped and its user access.
@@ -183,6 +197,9 @@ fn load_cr3(pml4: Frame) {
 /// One user address space.
 pub struct AddressSpace {
     pml4: Frame,
+    /// The regions of the user half (`memory::mapping`); dropped after the
+    /// page tables, so shared frames outlive every leaf that maps them.
+    pub mappings: super::mapping::Mappings,
 }
 
 impl AddressSpace {
@@ -194,7 +211,10 @@ impl AddressSpace {
         for i in KERNEL_PML4_FIRST..512 {
             dst[i] = src[i].clone();
         }
-        Ok(AddressSpace { pml4 })
+        Ok(AddressSpace {
+            pml4,
+            mappings: super::mapping::Mappings::new(),
+        })
     }
 
     pub fn activate(&self) {
@@ -224,17 +244,46 @@ impl AddressSpace {
         }
     }
 
+    /// Maps `frame` at user page `va` with leaf `flags`, owning nothing on
+    /// error (the caller keeps the frame).
+    fn map_raw(&mut self, va: u64, frame: Frame, flags: F) -> Result<(), MapError> {
+        Self::check(va)?;
+        let entry = self.leaf_entry(va, true)?;
+        if !entry.is_unused() {
+            return Err(MapError::AlreadyMapped);
+        }
+        entry.set_addr(PhysAddr::new(frame.addr()), flags);
+        Ok(())
+    }
+
+    /// Maps `frame` at user page `va`, `None` being `PROT_NONE`; the
+    /// address space now owns the frame unless `shared` (then the caller's
+    /// mapping owns it and frees it). On error the caller keeps the frame.
+    pub fn map_page(
+        &mut self,
+        va: u64,
+        frame: Frame,
+        access: Option<UserAccess>,
+        shared: bool,
+    ) -> Result<(), MapError> {
+        let mut flags = leaf_flags_opt(access);
+        if shared {
+            flags |= SHARED;
+        }
+        self.map_raw(va, frame, flags)
+    }
+
+    /// Makes sure the page tables down to the leaf of `va` exist, so a
+    /// later `map_page` there cannot fail for want of a frame.
+    pub fn ensure_tables(&mut self, va: u64) -> Result<(), MapError> {
+        Self::check(va)?;
+        self.leaf_entry(va, true).map(|_| ())
+    }
+
     /// Maps `frame` at user page `va`; the address space now owns the frame.
     /// On error the frame is freed.
     pub fn map(&mut self, va: u64, frame: Frame, access: UserAccess) -> Result<(), MapError> {
-        let result = Self::check(va).and_then(|()| {
-            let entry = self.leaf_entry(va, true)?;
-            if !entry.is_unused() {
-                return Err(MapError::AlreadyMapped);
-            }
-            entry.set_addr(PhysAddr::new(frame.addr()), leaf_flags(access));
-            Ok(())
-        });
+        let result = self.map_raw(va, frame, leaf_flags(access));
         if result.is_err() {
             // SAFETY: the frame was not mapped; it is ours to give back.
             unsafe { frame::free(frame) };
@@ -256,13 +305,41 @@ impl AddressSpace {
         if entry.is_unused() {
             return Err(MapError::NotMapped);
         }
-        // SAFETY: a present user leaf points to a frame this space owns.
+        // SAFETY: a user leaf points to a frame this space owns (or, if
+        // shared, one its mapping owns).
         let frame = unsafe { Frame::from_addr(entry.addr().as_u64()) };
+        let shared = entry.flags().contains(SHARED);
         entry.set_unused();
         self.flush(va);
-        // SAFETY: the mapping is gone and the TLB entry flushed.
-        unsafe { frame::free(frame) };
+        if !shared {
+            // SAFETY: the mapping is gone and the TLB entry flushed.
+            unsafe { frame::free(frame) };
+        }
         Ok(())
+    }
+
+    /// Changes what user code may do with page `va`, `None` being
+    /// `PROT_NONE` (the frame stays, the page is not present).
+    pub fn set_access(&mut self, va: u64, access: Option<UserAccess>) -> Result<(), MapError> {
+        Self::check(va)?;
+        let entry = self.leaf_entry(va, false)?;
+        if entry.is_unused() {
+            return Err(MapError::NotMapped);
+        }
+        let addr = entry.addr();
+        let shared = entry.flags() & SHARED;
+        entry.set_addr(addr, leaf_flags_opt(access) | shared);
+        self.flush(va);
+        Ok(())
+    }
+
+    /// Frees the page tables of the user half that map nothing any more
+    /// (after an unmap), so the frames come back.
+    pub fn prune_tables(&mut self) {
+        prune(self.pml4, 4);
+        if self.is_active() {
+            x86_64::instructions::tlb::flush_all();
+        }
     }
 
     /// Changes what user code may do with page `va`.
@@ -273,7 +350,8 @@ impl AddressSpace {
             return Err(MapError::NotMapped);
         }
         let addr = entry.addr();
-        entry.set_addr(addr, leaf_flags(access));
+        let shared = entry.flags() & SHARED;
+        entry.set_addr(addr, leaf_flags(access) | shared);
         self.flush(va);
         Ok(())
     }
@@ -284,7 +362,7 @@ impl AddressSpace {
             return None;
         }
         let entry = self.leaf_entry(va & !(PAGE_SIZE - 1), false).ok()?;
-        if entry.is_unused() {
+        if !entry.flags().contains(F::PRESENT) {
             return None;
         }
         Some(Translation {
@@ -294,9 +372,13 @@ impl AddressSpace {
         })
     }
 
-    /// Calls `f(va, translation)` for every mapped user page, in order.
+    /// Calls `f(va, translation)` for every mapped (present) user page, in
+    /// order.
     pub fn for_each_page(&self, mut f: impl FnMut(u64, Translation)) {
         walk(self.pml4, 4, 0, &mut |va, entry_addr, flags| {
+            if !flags.contains(F::PRESENT) {
+                return;
+            }
             // SAFETY: leaves of a user half point to frames this space owns.
             let frame = unsafe { Frame::from_addr(entry_addr) };
             f(
@@ -309,25 +391,33 @@ impl AddressSpace {
         });
     }
 
-    /// A deep copy of the user half (fork).
+    /// A copy of the user half (fork): private pages are copied, shared
+    /// pages (`MAP_SHARED`) map the same frames, and the mapping list is
+    /// copied with them.
     pub fn duplicate(&self) -> Result<AddressSpace, MapError> {
         let mut copy = AddressSpace::new()?;
+        copy.mappings = self.mappings.try_clone().ok_or(MapError::OutOfMemory)?;
         let mut result = Ok(());
-        self.for_each_page(|va, t| {
+        walk(self.pml4, 4, 0, &mut |va, entry_addr, flags| {
             if result.is_err() {
                 return;
             }
+            // SAFETY: leaves of a user half point to frames this space (or
+            // its shared mappings) own.
+            let old = unsafe { Frame::from_addr(entry_addr) };
             result = (|| {
+                if flags.contains(SHARED) {
+                    return copy.map_raw(va, old, flags);
+                }
                 let frame = frame::alloc().ok_or(MapError::OutOfMemory)?;
                 // SAFETY: both frames are distinct, owned and direct-mapped.
                 unsafe {
-                    core::ptr::copy_nonoverlapping(
-                        t.frame.as_ptr(),
-                        frame.as_ptr(),
-                        PAGE_SIZE as usize,
-                    )
+                    core::ptr::copy_nonoverlapping(old.as_ptr(), frame.as_ptr(), PAGE_SIZE as usize)
                 };
-                copy.map(va, frame, t.access)
+                copy.map_raw(va, frame, flags).inspect_err(|_| {
+                    // SAFETY: the frame was not mapped.
+                    unsafe { frame::free(frame) }
+                })
             })();
         });
         result.map(|()| copy)
@@ -418,13 +508,42 @@ fn free_tree(t: Frame, level: u32) {
         }
         // SAFETY: present user entries point to frames this space owns.
         let child = unsafe { Frame::from_addr(entry.addr().as_u64()) };
+        let shared = level == 1 && entry.flags().contains(SHARED);
         entry.set_unused();
         if level > 1 {
             free_tree(child, level - 1);
         }
-        // SAFETY: nothing maps `child` any more.
-        unsafe { frame::free(child) };
+        if !shared {
+            // SAFETY: nothing maps `child` any more (a shared frame is its
+            // mapping's to free).
+            unsafe { frame::free(child) };
+        }
     }
+}
+
+/// Frees the tables under `t` (a table of `level` > 1) that map nothing;
+/// returns whether `t` itself maps nothing now.
+fn prune(t: Frame, level: u32) -> bool {
+    let entries = if level == 4 { KERNEL_PML4_FIRST } else { 512 };
+    let mut empty = true;
+    for i in 0..entries {
+        let entry = &mut table(t)[i];
+        if entry.is_unused() {
+            continue;
+        }
+        if level > 1 {
+            // SAFETY: present intermediate user entries point to owned tables.
+            let child = unsafe { Frame::from_addr(entry.addr().as_u64()) };
+            if prune(child, level - 1) {
+                entry.set_unused();
+                // SAFETY: the table maps nothing and nothing points to it.
+                unsafe { frame::free(child) };
+                continue;
+            }
+        }
+        empty = false;
+    }
+    empty
 }
 
 impl Drop for AddressSpace {

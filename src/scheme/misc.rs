@@ -99,7 +99,8 @@ fn limits_text() -> String {
          contexts_per_user={}\nnested_signals={}\nfexec_args={}\n\
          fexec_arg_bytes={}\ntransfer={}\ntmpfs_bytes={}\n\
          tmpfs_bytes_used={}\ntmpfs_nodes={}\ntmpfs_nodes_used={}\n\
-         futex_waiters={}\nfutex_waiting={}\n",
+         futex_waiters={}\nfutex_waiting={}\nmap_bytes={}\n\
+         map_count={}\n",
         heap::size(),
         heap::reserve(),
         heap::free_bytes(),
@@ -121,6 +122,8 @@ fn limits_text() -> String {
         tmpfs_nodes_used,
         crate::syscall::futex::max_waiters(),
         crate::syscall::futex::waiters(),
+        crate::memory::mapping::MAX_MAPPED_BYTES,
+        crate::memory::mapping::MAX_REGIONS,
     )
 }
 

@@ -8,6 +8,7 @@
 
 mod fs;
 pub mod futex;
+mod mmap;
 mod proc;
 pub mod usermem;
 
@@ -88,6 +89,11 @@ fn simple(nr: usize, a: [usize; 6]) -> Result<usize> {
         SYS_NANOSLEEP => proc::nanosleep(a[0], a[1]),
         SYS_CLOCK_GETTIME => proc::clock_gettime(a[0], a[1]),
         SYS_FUTEX => futex::futex(a[0], a[1], a[2], a[3], a[4]),
+        SYS_FMAP => mmap::fmap(a[0], a[1], a[2]),
+        SYS_FMAP_OLD => mmap::fmap_old(a[0], a[1], a[2]),
+        SYS_FUNMAP => mmap::funmap(a[0], a[1]),
+        SYS_FUNMAP_OLD => mmap::funmap_old(a[0]),
+        SYS_MPROTECT => mmap::mprotect(a[0], a[1], a[2]),
         _ => Err(Error::new(ENOSYS)),
     }
 }

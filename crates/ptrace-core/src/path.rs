@@ -19,11 +19,13 @@ pub enum ProcFile {
     Mem,
     Stop,
     Status,
+    /// The address-space layout, one text line per mapping (read-only).
+    Maps,
 }
 
 impl ProcFile {
     /// Every file, in the contract's order.
-    pub const ALL: [ProcFile; 7] = [
+    pub const ALL: [ProcFile; 8] = [
         ProcFile::Trace,
         ProcFile::RegsInt,
         ProcFile::RegsFloat,
@@ -31,6 +33,7 @@ impl ProcFile {
         ProcFile::Mem,
         ProcFile::Stop,
         ProcFile::Status,
+        ProcFile::Maps,
     ];
 
     /// The file's name under `proc:<pid>/`.
@@ -43,6 +46,7 @@ impl ProcFile {
             ProcFile::Mem => "mem",
             ProcFile::Stop => "stop",
             ProcFile::Status => "status",
+            ProcFile::Maps => "maps",
         }
     }
 
@@ -51,9 +55,9 @@ impl ProcFile {
         ProcFile::ALL.into_iter().find(|file| file.name() == name)
     }
 
-    /// Whether the file can only be read (`stop`, `status`).
+    /// Whether the file can only be read (`stop`, `status`, `maps`).
     pub const fn is_read_only(self) -> bool {
-        matches!(self, ProcFile::Stop | ProcFile::Status)
+        matches!(self, ProcFile::Stop | ProcFile::Status | ProcFile::Maps)
     }
 }
 
@@ -191,6 +195,21 @@ mod tests {
             .into_iter()
             .filter(|f| f.is_read_only())
             .collect();
-        assert_eq!(read_only, [ProcFile::Stop, ProcFile::Status]);
+        assert_eq!(
+            read_only,
+            [ProcFile::Stop, ProcFile::Status, ProcFile::Maps]
+        );
+    }
+
+    #[test]
+    fn maps_parses_as_a_file_and_a_sibling() {
+        assert_eq!(parse_proc_path("5/maps"), Ok((5, ProcFile::Maps)));
+        assert_eq!(parse_sibling("maps"), Ok(ProcFile::Maps));
+        assert_eq!(fpath(5, ProcFile::Maps), "proc:5/maps");
+        for bad in ["5/maps/", "5/Maps", "5/maps/x", "5/map"] {
+            assert!(parse_proc_path(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(parse_proc_path("5/maps/x"), Err(ENOENT));
+        assert_eq!(parse_proc_path("5//maps"), Err(EINVAL));
     }
 }

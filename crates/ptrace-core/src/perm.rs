@@ -369,7 +369,7 @@ mod tests {
 
     #[test]
     fn read_only_files_refuse_write_access() {
-        for file in [ProcFile::Stop, ProcFile::Status] {
+        for file in [ProcFile::Stop, ProcFile::Status, ProcFile::Maps] {
             let request = OpenRequest {
                 writable: true,
                 ..parent_opens(file)

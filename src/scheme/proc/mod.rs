@@ -1,8 +1,9 @@
 //! `proc:`, the scheme of per-process files under `proc:<pid>/`, and every
 //! handle type it opens: `trace` (the session: one-byte operations in,
 //! events out, `trace.rs`), `regs/int`, `regs/float`, `regs/env`
-//! (`regs.rs`), `mem` and `stop` (`mem.rs`), and `status` (one text line,
-//! open to everyone, here). The ptrace module is the backend: sessions,
+//! (`regs.rs`), `mem` and `stop` (`mem.rs`), `maps` (the mappings, one
+//! text line each, `maps.rs`), and `status` (one text line, open to
+//! everyone, here). The ptrace module is the backend: sessions,
 //! stops and each context's `PtraceState`.
 //!
 //! Opening checks the contract's rule (v1.2: effective uid 0, or effective
@@ -12,6 +13,7 @@
 //! target's credential epoch and fails `EPERM` once the target changes its
 //! ids; writes the tracee makes to its own session fail `EPERM`.
 
+mod maps;
 mod mem;
 mod regs;
 mod trace;
@@ -133,6 +135,7 @@ fn open_proc_file(
         }
         ProcFile::Mem => Arc::new(mem::MemFile::new(grant)),
         ProcFile::Stop => Arc::new(mem::StopFile::new(grant)),
+        ProcFile::Maps => Arc::new(maps::MapsFile { grant }),
         ProcFile::Status => Arc::new(StatusFile { pid }),
     })
 }
