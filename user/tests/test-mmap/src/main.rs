@@ -927,14 +927,20 @@ fn maps_permission() -> Result<(), String> {
     // A non-root caller may not read a root process's maps.
     in_child(|| {
         syscall::setreuid(1000, 1000).ctx("setreuid")?;
+        let (r, w) = rt::io::pipe(0).ctx("pipe")?;
         let pid = fork().ctx("fork")?;
         if pid == 0 {
+            // Alive until the parent has looked: an exited child counts
+            // as gone (ESRCH) even before it is reaped.
+            let _ = wait_byte(r);
             rt::process::exit(0);
         }
-        // Our own child, same ids: allowed (it may have exited: ESRCH
-        // once reaped, but we have not reaped it).
+        // Our own child, same ids: allowed.
         let own = maps_of(pid);
+        let _ = rt::io::write_all(w, b"1");
         let _ = wait(pid);
+        let _ = syscall::close(r);
+        let _ = syscall::close(w);
         ensure!(
             own.is_ok(),
             "non-root parent reading its child's maps: {own:?}"
